@@ -1,0 +1,49 @@
+# promml: `make test` installs what it needs (a virtualenv, and Prometheus/Alertmanager from Debian when
+# missing), then lints and runs the whole suite, end-to-end test included.
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+SYSTEM_BINARIES := prometheus promtool prometheus-alertmanager amtool docker-compose
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager docker-compose
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+.PHONY: install install-system lint test demo up down bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: exporter/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e 'exporter[dev]'
+	touch $@
+
+install-system:
+	@missing=""; for binary in $(SYSTEM_BINARIES); do command -v $$binary >/dev/null || missing="$$missing $$binary"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for:$$missing"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install install-system lint
+	$(BIN)/pytest
+
+demo: install install-system
+	$(BIN)/promml demo --repo-root . --workdir .demo
+
+up:
+	$(COMPOSE) up -d --build
+
+down:
+	$(COMPOSE) down
+
+bench: install
+	$(BIN)/python benchmarks/bench_instrument.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

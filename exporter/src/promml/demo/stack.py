@@ -1,0 +1,352 @@
+"""`promml demo`: the whole stack as local processes, from the repository's own config files.
+
+The shipped `prometheus/` and `alertmanager/` configs are rendered into a work directory with only what must
+change outside Docker substituted: addresses (service names become 127.0.0.1 ports), secret-file paths, and the
+PagerDuty URL (pointed at the local receiver). Tests use the same code with shorter timings (`Timings.fast()`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import baseline as baseline_builder
+from . import data
+
+DEMO_PAGERDUTY_KEY = "demo0000000000000000000000000000"
+SCRAPE_JOBS = ("prometheus", "alertmanager", "model-server", "promml-exporter")
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says which part and where its log is."""
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Ports:
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    model_server: int = 8000
+    exporter: int = 9102
+    receiver: int = 9096
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Intervals of the rendered stack. The shipped values stay in the config files; tests shorten them."""
+
+    scrape_interval: str | None = None
+    evaluation_interval: str | None = None
+    alert_for: str | None = None
+    resend_delay: str = "1m"
+    group_wait: str | None = None
+    group_interval: str | None = None
+    repeat_interval: str | None = None
+    window_seconds: float = 600
+    slot_seconds: float = 10
+    recompute_interval_seconds: float = 10
+    poll_interval_seconds: float = 1
+
+    @classmethod
+    def fast(cls) -> Timings:
+        """Seconds instead of minutes, for the end-to-end test."""
+        return cls(
+            scrape_interval="1s", evaluation_interval="1s", alert_for="3s", resend_delay="1s",
+            group_wait="1s", group_interval="2s", repeat_interval="1h",
+            window_seconds=12, slot_seconds=1, recompute_interval_seconds=0.5, poll_interval_seconds=0.2,
+        )
+
+
+@dataclass
+class StackConfig:
+    repo_root: Path
+    workdir: Path
+    ports: Ports = field(default_factory=Ports)
+    timings: Timings = field(default_factory=Timings)
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+
+def render_prometheus(config: StackConfig) -> Path:
+    """prometheus.yml and its rules with loopback targets (and shorter timings, when asked)."""
+    source = config.repo_root / "prometheus"
+    target = config.workdir / "prometheus"
+    rules_dir = target / "rules"
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    for rule_file in sorted((source / "rules").glob("*.yml")):
+        rules = yaml.safe_load(rule_file.read_text())
+        if config.timings.alert_for:
+            for group in rules.get("groups", []):
+                for rule in group.get("rules", []):
+                    if "alert" in rule and "for" in rule:
+                        rule["for"] = config.timings.alert_for
+        (rules_dir / rule_file.name).write_text(yaml.safe_dump(rules, sort_keys=False))
+    prometheus = yaml.safe_load((source / "prometheus.yml").read_text())
+    timings = config.timings
+    glob_config = prometheus.setdefault("global", {})
+    if timings.scrape_interval:
+        glob_config["scrape_interval"] = timings.scrape_interval
+    if timings.evaluation_interval:
+        glob_config["evaluation_interval"] = timings.evaluation_interval
+    prometheus["rule_files"] = [str(rules_dir / "*.yml")]
+    ports = {
+        "prometheus": config.ports.prometheus, "alertmanager": config.ports.alertmanager,
+        "model-server": config.ports.model_server, "promml-exporter": config.ports.exporter,
+    }
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    missing = [job for job in SCRAPE_JOBS if job not in jobs]
+    if missing:
+        raise StackError(f"prometheus.yml has no scrape job(s) {', '.join(missing)}")
+    for name, port in ports.items():
+        jobs[name]["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+    for alertmanagers in prometheus["alerting"]["alertmanagers"]:
+        alertmanagers["static_configs"] = [{"targets": [f"127.0.0.1:{config.ports.alertmanager}"]}]
+    path = target / "prometheus.yml"
+    path.write_text(yaml.safe_dump(prometheus, sort_keys=False))
+    return path
+
+
+def render_alertmanager(config: StackConfig) -> Path:
+    """alertmanager.yml with secret files in the work dir and the receiver standing in for Slack and PagerDuty."""
+    source = config.repo_root / "alertmanager"
+    target = config.workdir / "alertmanager"
+    secrets = target / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    slack_url_file = secrets / "slack_webhook_url"
+    slack_url_file.write_text(f"{config.url(config.ports.receiver)}/slack/demo\n")
+    routing_key_file = secrets / "pagerduty_routing_key"
+    routing_key_file.write_text(DEMO_PAGERDUTY_KEY + "\n")
+    alertmanager = yaml.safe_load((source / "alertmanager.yml").read_text())
+    alertmanager["templates"] = [str((source / "templates").resolve() / "*.tmpl")]
+    for receiver in alertmanager.get("receivers", []):
+        for slack in receiver.get("slack_configs", []):
+            slack["api_url_file"] = str(slack_url_file)
+        for pagerduty in receiver.get("pagerduty_configs", []):
+            pagerduty["routing_key_file"] = str(routing_key_file)
+            pagerduty["url"] = f"{config.url(config.ports.receiver)}/pagerduty/v2/enqueue"
+    route = alertmanager["route"]
+    for key in ("group_wait", "group_interval", "repeat_interval"):
+        value = getattr(config.timings, key)
+        if value:
+            _override_route_timing(route, key, value)
+    path = target / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(alertmanager, sort_keys=False))
+    return path
+
+
+def _override_route_timing(route: dict[str, Any], key: str, value: str) -> None:
+    if key in route or "routes" not in route:
+        route[key] = value
+    for child in route.get("routes", []):
+        _override_route_timing(child, key, value)
+
+
+def prepare_baseline(config: StackConfig) -> Path:
+    """The demo's training data and the baseline built from it."""
+    data_dir = config.workdir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = data_dir / "train.csv"
+    data.write_csv(csv_path, 5000, 42)
+    columns = baseline_builder.load_csv_columns(csv_path)
+    reference = baseline_builder.build_baseline(
+        columns, categorical=data.CATEGORICAL_FEATURES, target="label",
+        model_name="credit-risk", model_version="1.0.0",
+    )
+    path = data_dir / "baseline.json"
+    baseline_builder.save_baseline(reference, path)
+    return path
+
+
+def render_exporter(config: StackConfig, baseline_path: Path, log_dir: Path) -> Path:
+    timings = config.timings
+    exporter = {
+        "model_name": "credit-risk",
+        "model_version": "1.0.0",
+        "baseline": str(baseline_path),
+        "prediction_logs": [str(log_dir / "predictions*.jsonl")],
+        "feedback_logs": [str(log_dir / "feedback*.jsonl")],
+        "listen": f"127.0.0.1:{config.ports.exporter}",
+        "window_seconds": timings.window_seconds,
+        "slot_seconds": timings.slot_seconds,
+        "recompute_interval_seconds": timings.recompute_interval_seconds,
+        "poll_interval_seconds": timings.poll_interval_seconds,
+    }
+    path = config.workdir / "exporter.yml"
+    path.write_text(yaml.safe_dump(exporter, sort_keys=False))
+    return path
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"{name} is not installed: run `make install-system` (apt-get install prometheus "
+                         "prometheus-alertmanager)")
+    return path
+
+
+class Stack:
+    """Starts and stops the stack's processes; each logs to `<workdir>/logs/<name>.log`."""
+
+    def __init__(self, config: StackConfig, *, with_traffic: bool = False) -> None:
+        self.config = config
+        self.with_traffic = with_traffic
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.log_dir = config.workdir / "prediction-logs"
+
+    def commands(self) -> dict[str, list[str]]:
+        config, ports = self.config, self.config.ports
+        workdir = config.workdir
+        promml = [sys.executable, "-m", "promml.cli"]
+        baseline_path = prepare_baseline(config)
+        commands = {
+            "receiver": [*promml, "demo-receiver", "--host", "127.0.0.1", "--port", str(ports.receiver)],
+            "model-server": [*promml, "demo-server", "--host", "127.0.0.1", "--port", str(ports.model_server),
+                             "--log-dir", str(self.log_dir)],
+            "exporter": [*promml, "exporter", "--config", str(render_exporter(config, baseline_path, self.log_dir))],
+            "alertmanager": [
+                require_binary("prometheus-alertmanager"), f"--config.file={render_alertmanager(config)}",
+                f"--storage.path={workdir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+                "--cluster.listen-address=", f"--web.external-url={config.url(ports.alertmanager)}",
+            ],
+            "prometheus": [
+                require_binary("prometheus"), f"--config.file={render_prometheus(config)}",
+                f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+                f"--rules.alert.resend-delay={config.timings.resend_delay}", "--web.enable-lifecycle",
+                f"--web.external-url={config.url(ports.prometheus)}",
+            ],
+        }
+        if self.with_traffic:
+            commands["traffic"] = [*promml, "demo-traffic", "--url", config.url(ports.model_server)]
+        return commands
+
+    def health_urls(self) -> dict[str, str]:
+        ports, url = self.config.ports, self.config.url
+        return {
+            "receiver": f"{url(ports.receiver)}/healthz",
+            "model-server": f"{url(ports.model_server)}/healthz",
+            "exporter": f"{url(ports.exporter)}/healthz",
+            "alertmanager": f"{url(ports.alertmanager)}/-/ready",
+            "prometheus": f"{url(ports.prometheus)}/-/ready",
+        }
+
+    def start(self, timeout: float = 60) -> None:
+        """Start every process (Alertmanager before Prometheus, so no alert is evaluated before it is known)."""
+        self.config.workdir.mkdir(parents=True, exist_ok=True)
+        logs = self.config.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        try:
+            for name, command in self.commands().items():
+                with open(logs / f"{name}.log", "ab") as log:
+                    self.processes[name] = subprocess.Popen(
+                        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                    )
+                if name in self.health_urls():
+                    self._wait_healthy(name, self.health_urls()[name], timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self, name: str, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                log = self.config.workdir / "logs" / f"{name}.log"
+                raise StackError(f"{name} exited with {process.returncode}; see {log}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise StackError(f"{name} not healthy at {url} after {timeout:.0f}s; see {self.config.workdir}/logs/{name}.log")
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo-root", type=Path, default=Path("."), help="the promml checkout (default: .)")
+    parser.add_argument("--workdir", type=Path, default=Path(".demo"), help="rendered configs, data, logs")
+    parser.add_argument("--no-traffic", action="store_true", help="do not start the traffic generator")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the stack with the shipped timings, print the URLs, and run until Ctrl-C."""
+    config = StackConfig(repo_root=args.repo_root.resolve(), workdir=args.workdir.resolve())
+    stack = Stack(config, with_traffic=not args.no_traffic)
+    try:
+        stack.start()
+    except StackError as error:
+        print(f"promml demo: {error}", file=sys.stderr)
+        return 1
+    ports = config.ports
+    print(
+        "promml demo is up (Ctrl-C to stop):\n"
+        f"  model server   {config.url(ports.model_server)}  (POST /predict, POST /feedback)\n"
+        f"  exporter       {config.url(ports.exporter)}/metrics\n"
+        f"  Prometheus     {config.url(ports.prometheus)}/alerts\n"
+        f"  Alertmanager   {config.url(ports.alertmanager)}\n"
+        f"  notifications  {config.url(ports.receiver)}  (what Slack and PagerDuty would receive)\n"
+        f"  logs           {config.workdir / 'logs'}",
+        flush=True,
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    exit_code = 0
+    try:
+        while not stopping.wait(1):
+            died = [name for name, process in stack.processes.items() if process.poll() is not None]
+            if died:
+                print(f"promml demo: {', '.join(died)} stopped; see {config.workdir / 'logs'}", file=sys.stderr)
+                exit_code = 1
+                break
+    finally:
+        stack.stop()
+    return exit_code

@@ -1,0 +1,150 @@
+"""The prediction and feedback log records: one place that builds and parses the contract in docs/log-format.md.
+
+The instrumented model writes these records and the exporter reads them, so both sides import this module and
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+PREDICTION_FIELDS = ("prediction_id", "timestamp", "model_name", "model_version", "features", "prediction")
+FEEDBACK_FIELDS = ("prediction_id", "timestamp", "label")
+
+
+class InvalidRecord(ValueError):
+    """A log record that does not follow the format; the message says which field and why."""
+
+
+def utc_timestamp(epoch_seconds: float) -> str:
+    """RFC 3339 UTC with microseconds, the timestamp format of every record."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: Any) -> float:
+    """Seconds since the epoch from an RFC 3339 timestamp; naive timestamps are rejected, not guessed."""
+    if not isinstance(text, str):
+        raise InvalidRecord(f"timestamp must be an RFC 3339 string, got {type(text).__name__}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRecord(f"timestamp {text!r} is not RFC 3339") from None
+    if moment.tzinfo is None:
+        raise InvalidRecord(f"timestamp {text!r} has no UTC offset")
+    return moment.timestamp()
+
+
+def prediction_record(
+    prediction_id: str,
+    epoch_seconds: float,
+    model_name: str,
+    model_version: str,
+    features: dict[str, Any],
+    prediction: Any,
+    score: float | None,
+) -> dict[str, Any]:
+    """One prediction log record; `score` is left out when the model gives none."""
+    record = {
+        "prediction_id": prediction_id,
+        "timestamp": utc_timestamp(epoch_seconds),
+        "model_name": model_name,
+        "model_version": model_version,
+        "features": features,
+        "prediction": prediction,
+    }
+    if score is not None:
+        record["score"] = score
+    return record
+
+
+def feedback_record(prediction_id: str, epoch_seconds: float, label: Any) -> dict[str, Any]:
+    """One feedback (ground truth) log record."""
+    return {"prediction_id": prediction_id, "timestamp": utc_timestamp(epoch_seconds), "label": label}
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A validated prediction record, as the exporter uses it."""
+
+    prediction_id: str
+    timestamp: float
+    model_name: str
+    model_version: str
+    features: dict[str, Any]
+    prediction: Any
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A validated feedback record."""
+
+    prediction_id: str
+    timestamp: float
+    label: Any
+
+
+def _require(record: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise InvalidRecord(f"record must be a JSON object, got {type(record).__name__}")
+    missing = [name for name in fields if name not in record]
+    if missing:
+        raise InvalidRecord(f"missing field(s): {', '.join(missing)}")
+    if not isinstance(record["prediction_id"], str) or not record["prediction_id"]:
+        raise InvalidRecord("prediction_id must be a non-empty string")
+    return record
+
+
+def _is_plain_value(value: Any) -> bool:
+    """JSON scalars the statistics can use; NaN and infinities are not values."""
+    if value is None or isinstance(value, str | bool):
+        return True
+    if isinstance(value, int | float):
+        return math.isfinite(value)
+    return False
+
+
+def parse_prediction(record: Any) -> Prediction:
+    """Validate a decoded prediction record, raising InvalidRecord that names the bad field."""
+    record = _require(record, PREDICTION_FIELDS)
+    features = record["features"]
+    if not isinstance(features, dict):
+        raise InvalidRecord("features must be a JSON object of name -> value")
+    for name, value in features.items():
+        if not _is_plain_value(value):
+            raise InvalidRecord(f"feature {name!r} must be a finite number, string, boolean or null")
+    for name in ("model_name", "model_version"):
+        if not isinstance(record[name], str):
+            raise InvalidRecord(f"{name} must be a string")
+    score = record.get("score")
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+    ):
+        raise InvalidRecord("score must be a finite number")
+    if not _is_plain_value(record["prediction"]):
+        raise InvalidRecord("prediction must be a finite number, string, boolean or null")
+    return Prediction(
+        prediction_id=record["prediction_id"],
+        timestamp=parse_timestamp(record["timestamp"]),
+        model_name=record["model_name"],
+        model_version=record["model_version"],
+        features=features,
+        prediction=record["prediction"],
+        score=None if score is None else float(score),
+    )
+
+
+def parse_feedback(record: Any) -> Feedback:
+    """Validate a decoded feedback record, raising InvalidRecord that names the bad field."""
+    record = _require(record, FEEDBACK_FIELDS)
+    if not _is_plain_value(record["label"]) or record["label"] is None:
+        raise InvalidRecord("label must be a finite number, string or boolean")
+    return Feedback(
+        prediction_id=record["prediction_id"],
+        timestamp=parse_timestamp(record["timestamp"]),
+        label=record["label"],
+    )

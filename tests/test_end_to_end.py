@@ -1,0 +1,172 @@
+"""The whole path, for real: decorated predict -> logs -> exporter -> Prometheus -> Alertmanager -> receiver.
+
+Prometheus and Alertmanager run as processes from the shipped config files, with only addresses, secret-file
+paths and timings substituted (the promtool unit tests hold the shipped timings). The scenario is one story told
+in order: normal traffic raises no drift alert; drifted traffic pages through PagerDuty and Slack naming the
+feature; normal traffic again resolves it; every dashboard query returns data.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from grafana_queries import dashboard_queries, render_query
+
+from promml.demo.stack import DEMO_PAGERDUTY_KEY, Ports, Stack, StackConfig, Timings
+from promml.demo.traffic import TrafficGenerator
+
+pytestmark = pytest.mark.e2e
+
+ALERT = "DataDriftDetected"
+DRIFTED_FEATURES = {"income", "debt_ratio"}
+
+
+def get_json(url: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return {"http_status": error.code, **json.loads(error.read() or b"{}")}
+
+
+def wait_for(what: str, condition: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class Traffic(threading.Thread):
+    """Sends demo traffic continuously; `drift` switches the distribution on the fly."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.generator = TrafficGenerator(url, rps=40, label_delay_seconds=0.3, seed=7)
+        self.drift = False
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.generator.run_phase(drift=self.drift, duration_seconds=0.5)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterator[Stack]:
+    config = StackConfig(
+        repo_root=repo_root, workdir=tmp_path_factory.mktemp("stack"), ports=Ports.free(), timings=Timings.fast()
+    )
+    with Stack(config) as running:
+        yield running
+
+
+class Live:
+    """Queries against the running stack."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.config = stack.config
+        self.ports = stack.config.ports
+
+    def url(self, port: int, path: str) -> str:
+        return f"http://127.0.0.1:{port}{path}"
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        answer = get_json(self.url(self.ports.prometheus, "/api/v1/query?" + urllib.parse.urlencode({"query": promql})))
+        assert answer.get("status") == "success", f"{promql!r} failed: {answer}"
+        return answer["data"]["result"]
+
+    def messages(self, kind: str) -> list[dict[str, Any]]:
+        return get_json(self.url(self.ports.receiver, f"/api/messages?kind={kind}"))["messages"]
+
+    def notifications(self, kind: str, *words: str) -> list[dict[str, Any]]:
+        """Received messages of a kind whose JSON body mentions every word."""
+        return [m for m in self.messages(kind) if all(word in json.dumps(m["body"]) for word in words)]
+
+
+def test_drift_alert_fires_routes_and_resolves(stack: Stack) -> None:
+    live = Live(stack)
+    model = f"http://127.0.0.1:{live.ports.model_server}"
+    traffic = Traffic(model)
+    traffic.start()
+    try:
+        # Normal phase: enough rows for the drift rule to judge, and no drift alert at any point.
+        wait_for("a full window of normal traffic", lambda: live.query("ml_window_predictions >= 300"), 60)
+        bad = get_json(f"{model}/predict", {"age": 30})
+        assert bad["http_status"] == 400 and "missing feature(s)" in bad["error"]
+        model_error = get_json(f"{model}/predict", {"age": 30.0, "income": -1.0, "debt_ratio": 0.1,
+                                                    "num_accounts": 2, "region": "north"})
+        assert model_error["http_status"] == 422
+        time.sleep(3)
+        assert live.query(f'max_over_time(ALERTS{{alertname="{ALERT}"}}[5m])') == []
+        assert live.notifications("slack", ALERT) == []
+        psi_normal = {r["metric"]["feature_name"]: float(r["value"][1]) for r in live.query("ml_drift_score")}
+        assert set(psi_normal) >= DRIFTED_FEATURES | {"age", "num_accounts", "region"}
+        assert max(psi_normal.values()) < 0.1, psi_normal
+
+        # Drift phase: the alert pages (PagerDuty) and posts to Slack, naming the drifted feature.
+        traffic.drift = True
+        pages = wait_for(
+            "a PagerDuty trigger", lambda: [m for m in live.notifications("pagerduty", ALERT)
+                                            if m["body"]["event_action"] == "trigger"], 90,
+        )
+        slack = wait_for("a Slack message", lambda: live.notifications("slack", ALERT), 30)
+        firing = {r["metric"]["feature_name"] for r in live.query(f'ALERTS{{alertname="{ALERT}",alertstate="firing"}}')}
+        assert firing and firing <= DRIFTED_FEATURES, firing
+        assert any(feature in json.dumps(slack[0]["body"]) for feature in firing)
+        event = pages[0]["body"]
+        assert event["routing_key"] == DEMO_PAGERDUTY_KEY
+        assert (live.config.workdir / "alertmanager/secrets/pagerduty_routing_key").read_text().strip() == event[
+            "routing_key"
+        ]
+        assert event["payload"]["severity"] == "critical"
+        assert any(feature in json.dumps(event["payload"]) for feature in firing)
+        # Warnings go to Slack only: the accuracy drop of the drifted traffic never pages.
+        wait_for("the accuracy warning in Slack", lambda: live.notifications("slack", "ModelAccuracyLow"), 90)
+        assert live.notifications("pagerduty", "ModelAccuracyLow") == []
+
+        # Back to normal: a resolved notification follows on both channels.
+        traffic.drift = False
+        wait_for(
+            "a PagerDuty resolve", lambda: [m for m in live.notifications("pagerduty", ALERT)
+                                            if m["body"]["event_action"] == "resolve"], 90,
+        )
+        wait_for("a resolved Slack message", lambda: live.notifications("slack", ALERT, "resolved"), 30)
+    finally:
+        traffic.stop()
+
+
+def test_every_target_is_scraped(stack: Stack) -> None:
+    live = Live(stack)
+    targets = get_json(live.url(live.ports.prometheus, "/api/v1/targets"))["data"]["activeTargets"]
+    assert {t["labels"]["job"]: t["health"] for t in targets} == {
+        "prometheus": "up", "alertmanager": "up", "model-server": "up", "promml-exporter": "up",
+    }
+
+
+def test_every_dashboard_query_returns_data(stack: Stack, repo_root: Path) -> None:
+    live = Live(stack)
+    dashboards = sorted((repo_root / "grafana" / "dashboards").glob("*.json"))
+    assert dashboards
+    empty = []
+    for path in dashboards:
+        for title, expr in dashboard_queries(json.loads(path.read_text())):
+            rendered = render_query(expr, model="credit-risk", version="1.0.0", rate_interval="1m")
+            if not live.query(rendered):
+                empty.append(f"{path.name}: {title}: {rendered}")
+    assert empty == []

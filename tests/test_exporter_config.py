@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from promml.exporter.config import ConfigError, load_config, parse_config
+
+MINIMAL = {
+    "model_name": "credit-risk",
+    "model_version": "1.0.0",
+    "baseline": "baseline.json",
+    "prediction_logs": "logs/predictions*.jsonl",
+}
+
+
+def test_minimal_config_gets_documented_defaults():
+    config = parse_config(MINIMAL, Path("/etc/promml"))
+    assert config.baseline == Path("/etc/promml/baseline.json")
+    assert config.prediction_logs == ("/etc/promml/logs/predictions*.jsonl",)
+    assert config.feedback_logs == ()
+    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9102)
+    assert (config.window_seconds, config.slot_seconds, config.recompute_interval_seconds) == (3600, 60, 15)
+
+
+def test_full_config_from_file(tmp_path):
+    (tmp_path / "exporter.yml").write_text(
+        "model_name: m\nmodel_version: 2\nbaseline: /data/b.json\n"
+        "prediction_logs: [/logs/a.jsonl, /logs/b*.jsonl]\nfeedback_logs: /logs/feedback.jsonl\n"
+        "listen: 127.0.0.1:9200\nwindow_seconds: 600\nslot_seconds: 10\nrecompute_interval_seconds: 5\n"
+        "poll_interval_seconds: 0.5\nmax_pending_predictions: 1000\n"
+    )
+    config = load_config(tmp_path / "exporter.yml")
+    assert config.model_version == "2"
+    assert config.prediction_logs == ("/logs/a.jsonl", "/logs/b*.jsonl")
+    assert config.feedback_logs == ("/logs/feedback.jsonl",)
+    assert (config.listen_host, config.listen_port, config.window_seconds, config.slot_seconds) == (
+        "127.0.0.1", 9200, 600, 10,
+    )
+    assert (config.poll_interval_seconds, config.max_pending_predictions) == (0.5, 1000)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"windw_seconds": 5}, "unknown key\\(s\\): windw_seconds"),
+        ({"model_name": ""}, "model_name: expected a non-empty string"),
+        ({"prediction_logs": []}, "prediction_logs: expected at least one"),
+        ({"prediction_logs": [3]}, "prediction_logs: expected a path or glob"),
+        ({"window_seconds": -1}, "window_seconds: expected a positive number"),
+        ({"window_seconds": "1h"}, "window_seconds: expected a positive number"),
+        ({"slot_seconds": 7200}, "slot_seconds: expected at most window_seconds"),
+        ({"listen": "9102"}, "listen: expected HOST:PORT"),
+        ({"listen": "0.0.0.0:99999"}, "listen: expected HOST:PORT"),
+        ({"max_pending_predictions": 0}, "max_pending_predictions: expected a positive integer"),
+    ],
+)
+def test_bad_values_name_the_key(change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**MINIMAL, **change})
+
+
+def test_missing_keys_and_bad_documents():
+    with pytest.raises(ConfigError, match="missing required key\\(s\\): baseline, prediction_logs"):
+        parse_config({"model_name": "m", "model_version": "1"})
+    with pytest.raises(ConfigError, match="YAML mapping"):
+        parse_config(["a"])
+
+
+def test_unreadable_or_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yml")
+    (tmp_path / "bad.yml").write_text("model_name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yml")

@@ -1,0 +1,82 @@
+import json
+import math
+from datetime import datetime, timezone
+
+import pytest
+
+from promml.records import (
+    InvalidRecord,
+    feedback_record,
+    parse_feedback,
+    parse_prediction,
+    parse_timestamp,
+    prediction_record,
+    utc_timestamp,
+)
+
+EPOCH = datetime(2026, 11, 22, 14, 3, 2, 123456, tzinfo=timezone.utc).timestamp()
+
+
+def test_timestamp_is_rfc3339_utc_with_microseconds():
+    assert utc_timestamp(EPOCH) == "2026-11-22T14:03:02.123456Z"
+    assert parse_timestamp("2026-11-22T14:03:02.123456Z") == EPOCH
+    assert parse_timestamp("2026-11-22T15:03:02.123456+01:00") == EPOCH
+
+
+@pytest.mark.parametrize("text", ["2026-11-22T14:03:02", "yesterday", 17, None])
+def test_timestamps_without_zone_or_not_text_are_rejected(text):
+    with pytest.raises(InvalidRecord, match="timestamp"):
+        parse_timestamp(text)
+
+
+def test_prediction_record_round_trips_through_json():
+    record = prediction_record("id-1", EPOCH, "m", "1", {"age": 41, "region": "north"}, 1, 0.83)
+    assert list(record) == [
+        "prediction_id", "timestamp", "model_name", "model_version", "features", "prediction", "score",
+    ]
+    parsed = parse_prediction(json.loads(json.dumps(record)))
+    assert parsed.prediction_id == "id-1"
+    assert parsed.timestamp == EPOCH
+    assert parsed.features == {"age": 41, "region": "north"}
+    assert (parsed.prediction, parsed.score) == (1, 0.83)
+
+
+def test_score_is_optional():
+    record = prediction_record("id-1", EPOCH, "m", "1", {}, "cat", None)
+    assert "score" not in record
+    assert parse_prediction(record).score is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"features": [1, 2]}, "features must be a JSON object"),
+        ({"features": {"x": math.nan}}, "feature 'x'"),
+        ({"features": {"x": [1]}}, "feature 'x'"),
+        ({"score": "high"}, "score must be a finite number"),
+        ({"score": math.inf}, "score must be a finite number"),
+        ({"prediction_id": ""}, "prediction_id"),
+        ({"model_name": 3}, "model_name must be a string"),
+        ({"timestamp": "nope"}, "timestamp"),
+    ],
+)
+def test_invalid_predictions_name_the_field(change, message):
+    record = {**prediction_record("id", EPOCH, "m", "1", {"x": 1.0}, 0, 0.5), **change}
+    with pytest.raises(InvalidRecord, match=message):
+        parse_prediction(record)
+
+
+def test_missing_fields_are_listed():
+    with pytest.raises(InvalidRecord, match="missing field\\(s\\): timestamp, features"):
+        parse_prediction({"prediction_id": "a", "model_name": "m", "model_version": "1", "prediction": 1})
+    with pytest.raises(InvalidRecord, match="must be a JSON object"):
+        parse_prediction([1, 2])
+
+
+def test_feedback_round_trip_and_validation():
+    parsed = parse_feedback(feedback_record("id-1", EPOCH, 1))
+    assert (parsed.prediction_id, parsed.timestamp, parsed.label) == ("id-1", EPOCH, 1)
+    with pytest.raises(InvalidRecord, match="label"):
+        parse_feedback({"prediction_id": "id-1", "timestamp": utc_timestamp(EPOCH), "label": None})
+    with pytest.raises(InvalidRecord, match="missing field\\(s\\): label"):
+        parse_feedback({"prediction_id": "id-1", "timestamp": utc_timestamp(EPOCH)})

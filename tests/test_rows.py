@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from promml.rows import RowShapeError, feature_rows, predictions_and_scores
+
+
+def test_one_row_batch_and_dataframe():
+    assert feature_rows({"a": 1}) == [{"a": 1}]
+    assert feature_rows([{"a": 1}, {"a": 2}]) == [{"a": 1}, {"a": 2}]
+    frame = pd.DataFrame({"a": np.array([1, 2], dtype=np.int64), "b": ["x", "y"]})
+    rows = feature_rows(frame)
+    assert rows == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    assert type(rows[0]["a"]) is int  # numpy scalars become JSON-friendly Python numbers
+
+
+def test_rows_are_copies_so_later_mutation_does_not_change_the_log():
+    row = {"a": 1}
+    [copy] = feature_rows(row)
+    row["a"] = 2
+    assert copy == {"a": 1}
+
+
+@pytest.mark.parametrize("data", ["text", 3, [1, 2], None])
+def test_unreadable_inputs_say_what_to_do(data):
+    with pytest.raises(RowShapeError, match="inputs="):
+        feature_rows(data)
+
+
+def test_outputs_dicts_plain_values_and_arrays():
+    assert predictions_and_scores({"prediction": 1, "score": 0.8}, 1) == ([1], [0.8])
+    assert predictions_and_scores([{"prediction": 0}, {"prediction": 1, "score": 0.9}], 2) == ([0, 1], [None, 0.9])
+    assert predictions_and_scores(np.array([1, 0]), 2) == ([1, 0], [None, None])
+    assert predictions_and_scores(np.float64(2.5), 1) == ([2.5], [None])
+    assert predictions_and_scores("cat", 1) == (["cat"], [None])
+
+
+def test_output_row_count_must_match_input():
+    with pytest.raises(RowShapeError, match="2 result\\(s\\) for 3 input row\\(s\\)"):
+        predictions_and_scores([1, 2], 3)
+    with pytest.raises(RowShapeError, match="'prediction' key"):
+        predictions_and_scores({"label": 1}, 1)
