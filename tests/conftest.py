@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
 
