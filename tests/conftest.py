@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,11 @@ def repo_root() -> Path:
 @pytest.fixture
 def registry() -> CollectorRegistry:
     return CollectorRegistry()
+
+
+def require_binary(name: str) -> str:
+    """The path of a system binary the test needs; a missing one fails the test (CI must never skip it)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run `make install-system`")
+    return path

@@ -32,6 +32,16 @@ class BadRequest(ValueError):
         self.reason = reason
 
 
+def _finite_number(value: Any) -> bool:
+    """A JSON number the model can use; an integer too large for a float is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def validate_row(row: Any, index: int | None = None) -> dict[str, Any]:
     """Check one row against the model's features: all present, none unknown, each of the right type."""
     where = "" if index is None else f"instance {index}: "
@@ -45,7 +55,7 @@ def validate_row(row: Any, index: int | None = None) -> dict[str, Any]:
         raise BadRequest("unknown_feature", f"{where}unknown feature(s): {', '.join(unknown)}")
     for name in data.NUMERIC_FEATURES:
         value = row[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not _finite_number(value):
             raise BadRequest("invalid_type", f"{where}feature {name!r} must be a finite number, got {value!r}")
     for name in data.CATEGORICAL_FEATURES:
         if not isinstance(row[name], str):
@@ -107,7 +117,8 @@ def create_app(
     def feedback_endpoint() -> Any:
         try:
             body = json_body()
-            if not isinstance(body, dict) or not isinstance(body.get("prediction_id"), str):
+            prediction_id = body.get("prediction_id") if isinstance(body, dict) else None
+            if not isinstance(prediction_id, str) or not prediction_id:
                 raise BadRequest("invalid_feedback", "expected {\"prediction_id\": string, \"label\": 0 or 1}")
             label = body.get("label")
             if isinstance(label, bool) or label not in (0, 1):
@@ -116,7 +127,7 @@ def create_app(
             return reject(error.reason, str(error))
         if log_dir is None:
             return jsonify(error="this server keeps no logs, so it cannot record feedback"), 503
-        if not promml.record_feedback(body["prediction_id"], label, log_dir=log_dir):
+        if not promml.record_feedback(prediction_id, label, log_dir=log_dir):
             return jsonify(error="feedback queue full, try again"), 503
         return jsonify(status="recorded")
 

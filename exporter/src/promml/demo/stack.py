@@ -8,6 +8,7 @@ PagerDuty URL (pointed at the local receiver). Tests use the same code with shor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -52,7 +53,12 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        """Five distinct free ports: every socket stays bound until all are chosen, so none is handed out twice."""
+        with contextlib.ExitStack() as held:
+            sockets = [held.enter_context(socket.socket()) for _ in range(5)]
+            for sock in sockets:
+                sock.bind(("127.0.0.1", 0))
+            return cls(*(int(sock.getsockname()[1]) for sock in sockets))
 
 
 @dataclass(frozen=True)
@@ -160,8 +166,8 @@ def render_alertmanager(config: StackConfig) -> Path:
 
 
 def _override_route_timing(route: dict[str, Any], key: str, value: str) -> None:
-    if key in route or "routes" not in route:
-        route[key] = value
+    """Set `key` on the route and on every route below it, so none keeps a shipped or Alertmanager default."""
+    route[key] = value
     for child in route.get("routes", []):
         _override_route_timing(child, key, value)
 

@@ -1,0 +1,129 @@
+"""What a scrape of the exporter's collector yields, sample by sample, before and after a recompute."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from promml.baseline import build_baseline, parse_baseline
+from promml.drift import psi
+from promml.exporter.collector import ExporterCollector
+from promml.exporter.config import ExporterConfig
+from promml.exporter.service import ExporterService
+from promml.records import feedback_record, prediction_record
+
+START = 1_700_000_000.0
+MODEL = {"model_name": "credit-risk", "model_version": "1.0.0"}
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    rng = np.random.default_rng(3)
+    columns = {"x": rng.uniform(0, 1, 1000).tolist(), "region": rng.choice(["a", "b"], size=1000).tolist()}
+    return parse_baseline(build_baseline(columns, categorical=["region"], n_bins=4))
+
+
+@pytest.fixture
+def service(tmp_path, baseline):
+    config = ExporterConfig(
+        model_name="credit-risk",
+        model_version="1.0.0",
+        baseline=tmp_path / "baseline.json",
+        prediction_logs=(str(tmp_path / "predictions.jsonl"),),
+        feedback_logs=(str(tmp_path / "feedback.jsonl"),),
+        window_seconds=120.0,
+        slot_seconds=10.0,
+        max_pending_predictions=2,
+    )
+    return ExporterService(config, baseline, clock=lambda: START)
+
+
+@pytest.fixture
+def registry(service):
+    registry = CollectorRegistry()
+    registry.register(ExporterCollector(service))
+    return registry
+
+
+def write(path: Path, records: list) -> None:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+
+
+def sample(registry, name, **labels):
+    return registry.get_sample_value(name, {**MODEL, **labels})
+
+
+def test_before_any_recompute_only_the_exporter_state_is_exported(registry):
+    assert sample(registry, "ml_window_seconds") == 120.0
+    assert sample(registry, "ml_exporter_pending_predictions") == 0
+    assert sample(registry, "ml_exporter_pending_evictions_total") == 0
+    for name in ("ml_window_predictions", "ml_model_accuracy", "ml_exporter_last_recompute_timestamp_seconds"):
+        assert sample(registry, name) is None
+    assert sample(registry, "ml_drift_score", feature_name="x") is None
+
+
+def test_after_a_recompute(tmp_path, service, registry, baseline):
+    xs = [0.05, 0.1, 0.95]
+    write(
+        tmp_path / "predictions.jsonl",
+        [prediction_record(f"p{i}", START - 5, "credit-risk", "1.0.0", {"x": x, "region": "c"}, i % 2, 0.5)
+         for i, x in enumerate(xs)]
+        + ["oops", prediction_record("q", START, "other", "1.0.0", {"x": 0.5}, 1, None)],
+    )
+    write(tmp_path / "feedback.jsonl", [feedback_record("p1", START, 1), feedback_record("p2", START, 1),
+                                        feedback_record("p0", START, 0)])
+    service.read_logs()
+    service.recompute()
+
+    assert sample(registry, "ml_exporter_last_recompute_timestamp_seconds") == START
+    assert sample(registry, "ml_window_predictions") == 3
+    assert sample(registry, "ml_window_labeled_predictions") == 2  # p0 was evicted: at most 2 pending
+    assert sample(registry, "ml_model_accuracy") == 0.5  # p1 predicted 1 (right), p2 predicted 0 (wrong)
+    assert sample(registry, "ml_exporter_pending_predictions") == 0
+    assert sample(registry, "ml_exporter_pending_evictions_total") == 1
+    records = {
+        ("predictions", "ok"): 3, ("predictions", "invalid_json"): 1, ("predictions", "other_model"): 1,
+        ("predictions", "oversized"): 0, ("feedback", "ok"): 2, ("feedback", "unknown_prediction_id"): 1,
+        ("feedback", "oversized"): 0,
+    }
+    for (log, status), count in records.items():
+        assert sample(registry, "ml_exporter_records_total", log=log, status=status) == count
+    assert sample(registry, "ml_exporter_records_total", log="feedback", status="invalid_json") is None
+
+    x_ref = baseline.numeric["x"]
+    expected_x = psi(x_ref.ref_ratios, np.bincount(np.digitize(xs, x_ref.edges), minlength=x_ref.ref_ratios.size))
+    assert sample(registry, "ml_drift_score", feature_name="x") == pytest.approx(expected_x, rel=1e-12)
+    # every region is unseen ("c"): the window's share is all in the bucket whose reference share is 0
+    region_ref = baseline.categorical["region"]
+    expected_region = psi(region_ref.ref_ratios, [0, 0, 3])
+    assert sample(registry, "ml_drift_score", feature_name="region") == pytest.approx(expected_region, rel=1e-12)
+
+
+def test_empty_window_exports_no_drift_and_no_accuracy(service, registry):
+    service.recompute()
+    assert sample(registry, "ml_window_predictions") == 0
+    assert sample(registry, "ml_window_labeled_predictions") == 0
+    assert sample(registry, "ml_model_accuracy") is None
+    drift = [s for metric in registry.collect() if metric.name == "ml_drift_score" for s in metric.samples]
+    assert drift == []
+    assert all(not math.isnan(s.value) for metric in registry.collect() for s in metric.samples)
+
+
+def test_metric_types(service, registry):
+    service.recompute()
+    types = {metric.name: metric.type for metric in registry.collect()}
+    assert types == {
+        "ml_exporter_records": "counter",
+        "ml_exporter_pending_predictions": "gauge",
+        "ml_exporter_pending_evictions": "counter",
+        "ml_window_seconds": "gauge",
+        "ml_exporter_last_recompute_timestamp_seconds": "gauge",
+        "ml_window_predictions": "gauge",
+        "ml_window_labeled_predictions": "gauge",
+        "ml_drift_score": "gauge",
+    }

@@ -1,0 +1,129 @@
+"""The exporter's HTTP face (/metrics, /healthz) and its command's exit codes for unusable input."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from promml.baseline import build_baseline, load_baseline, parse_baseline, save_baseline
+from promml.exporter.app import add_arguments, create_app, run
+from promml.exporter.config import ExporterConfig, load_config
+from promml.exporter.service import ExporterService
+
+START = 1_700_000_000.0
+
+
+@pytest.fixture
+def service(tmp_path):
+    baseline = parse_baseline(build_baseline({"x": [float(i) for i in range(100)]}))
+    config = ExporterConfig(
+        model_name="m",
+        model_version="1",
+        baseline=tmp_path / "baseline.json",
+        prediction_logs=(str(tmp_path / "predictions.jsonl"),),
+        feedback_logs=(),
+        window_seconds=300.0,
+        slot_seconds=10.0,
+        poll_interval_seconds=0.01,
+        recompute_interval_seconds=0.05,
+    )
+    service = ExporterService(config, baseline, clock=lambda: START)
+    yield service
+    service.stop()
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def test_metrics_serves_the_collector(service):
+    client = create_app(service).test_client()
+    model = (("model_name", "m"), ("model_version", "1"))
+    before = scrape(client)
+    assert before[("ml_window_seconds", model)] == 300.0
+    assert ("ml_window_predictions", model) not in before
+    service.recompute()
+    after = scrape(client)
+    assert after[("ml_window_predictions", model)] == 0.0
+    assert after[("ml_exporter_last_recompute_timestamp_seconds", model)] == START
+
+
+def test_healthz_is_503_until_the_loop_runs_then_200(service):
+    client = create_app(service).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unhealthy", "last_recompute": None}
+
+    service.start()
+    deadline = time.monotonic() + 1.5
+    while service.published.computed_at is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "last_recompute": START}
+
+    service.stop()
+    assert client.get("/healthz").status_code == 503
+
+
+def parse_args(config_path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(["--config", str(config_path)])
+
+
+def write_config(tmp_path, baseline_name: str):
+    path = tmp_path / "exporter.yml"
+    path.write_text(yaml.safe_dump({
+        "model_name": "m", "model_version": "1", "baseline": baseline_name,
+        "prediction_logs": ["predictions.jsonl"], "listen": "127.0.0.1:9102",
+    }))
+    return path
+
+
+def test_run_returns_2_for_a_missing_config(tmp_path, capsys):
+    assert run(parse_args(tmp_path / "absent.yml")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("promml exporter: cannot read ") and "absent.yml" in err
+
+
+def test_run_returns_2_for_an_invalid_config(tmp_path, capsys):
+    path = tmp_path / "exporter.yml"
+    path.write_text("model_name: m\n")
+    assert run(parse_args(path)) == 2
+    assert "missing required key(s): model_version, baseline, prediction_logs" in capsys.readouterr().err
+
+
+def test_run_returns_2_for_a_missing_baseline(tmp_path, capsys):
+    assert run(parse_args(write_config(tmp_path, "absent.json"))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("promml exporter: [Errno 2] No such file or directory") and "absent.json" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not valid JSON"), ('{"format_version": 1, "features": {}}', "'features' must be a non-empty")],
+)
+def test_run_returns_2_for_a_bad_baseline(tmp_path, capsys, content, message):
+    (tmp_path / "baseline.json").write_text(content)
+    assert run(parse_args(write_config(tmp_path, "baseline.json"))) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_valid_baseline_file_passes_the_same_checks(tmp_path):
+    """The bad-baseline cases above fail for their content, not for the config around them."""
+    save_baseline(build_baseline({"x": [1.0, 2.0, 3.0]}), tmp_path / "baseline.json")
+    loaded = load_config(write_config(tmp_path, "baseline.json"))
+    assert loaded.baseline == tmp_path / "baseline.json"
+    assert list(load_baseline(loaded.baseline).numeric) == ["x"]
