@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import require_binary
+from conftest import require_binary as installed
 
 from promml.demo.stack import (
     DEMO_PAGERDUTY_KEY,
@@ -155,7 +155,9 @@ def test_render_prometheus_with_fast_timings(repo, tmp_path):
 
 def test_rendered_prometheus_config_passes_promtool(repo, tmp_path):
     path = render_prometheus(stack_config(repo, tmp_path, Timings.fast()))
-    result = subprocess.run([require_binary("promtool"), "check", "config", str(path)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [installed("promtool"), "check", "config", str(path)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 1 rule files found" in result.stdout
     assert "SUCCESS: 3 rules found" in result.stdout
@@ -202,7 +204,9 @@ def test_render_alertmanager_with_fast_timings_sets_every_route(repo, tmp_path):
 
 def test_rendered_alertmanager_config_passes_amtool(repo, tmp_path):
     path = render_alertmanager(stack_config(repo, tmp_path, Timings.fast()))
-    result = subprocess.run([require_binary("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [installed("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert " - 2 receivers" in result.stdout
     assert " - 1 templates" in result.stdout
