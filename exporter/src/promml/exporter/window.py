@@ -45,7 +45,7 @@ class WindowSnapshot:
 
 
 def same_label(prediction: Any, label: Any) -> bool:
-    """Numbers compare by value (1 == 1.0 == True), anything else by its text ("1" == 1 is False for numbers)."""
+    """Two numbers compare by value (1 == 1.0 == True); otherwise by text, so a label "1" matches a prediction 1."""
     numbers = (int, float)
     if isinstance(prediction, numbers) and isinstance(label, numbers):
         return float(prediction) == float(label)
