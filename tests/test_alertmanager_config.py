@@ -1,0 +1,400 @@
+"""alertmanager/: the config and its templates, checked by amtool and by a real Alertmanager.
+
+amtool validates the config, resolves routes and renders the templates; the last test runs Alertmanager itself
+against a local HTTP server standing in for Slack and PagerDuty, to see the notifications as they would be sent.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+SECRETS_DIR = "/etc/alertmanager/secrets"
+DEMO_SLACK_URL = "http://receiver:9096/slack/demo"
+DEMO_ROUTING_KEY = "demo0000000000000000000000000000"
+DRIFT_RUNBOOK = "https://github.com/promml/promml/blob/main/docs/runbooks/DataDriftDetected.md"
+
+
+def require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        pytest.fail(f"{binary} is not installed: run `make install-system` (Debian package prometheus-alertmanager)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def amtool() -> str:
+    return require("amtool")
+
+
+def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def shipped(repo_root: Path) -> dict[str, Any]:
+    return yaml.safe_load((repo_root / "alertmanager" / "alertmanager.yml").read_text())
+
+
+def local_copy(repo_root: Path, directory: Path, config: dict[str, Any] | None = None) -> Path:
+    """The config with its templates read from the repository instead of /etc/alertmanager/templates."""
+    config = config or shipped(repo_root)
+    config["templates"] = [str(repo_root / "alertmanager" / "templates" / "*.tmpl")]
+    path = directory / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def walk(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair of a parsed YAML document, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+def test_amtool_accepts_the_config_and_parses_the_templates(amtool: str, repo_root: Path, tmp_path: Path) -> None:
+    assert sorted(p.name for p in (repo_root / "alertmanager" / "templates").glob("*.tmpl")) == ["promml.tmpl"]
+    result = run([amtool, "check-config", str(local_copy(repo_root, tmp_path))])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " - 4 receivers" in result.stdout and " - 1 inhibit rules" in result.stdout
+
+
+def test_amtool_rejects_a_broken_template(amtool: str, repo_root: Path, tmp_path: Path) -> None:
+    """The check above really parses the templates: an unclosed action in a copy of them fails it."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    text = (repo_root / "alertmanager" / "templates" / "promml.tmpl").read_text()
+    (templates / "promml.tmpl").write_text(text + '{{ define "broken" }}{{ .Status \n')
+    config = {**shipped(repo_root), "templates": [str(templates / "*.tmpl")]}
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = run([amtool, "check-config", str(path)])
+    assert result.returncode == 1
+    assert "unclosed action" in result.stdout + result.stderr
+
+
+def test_global_block_comes_first_and_takes_the_demo_pagerduty_url(
+    amtool: str, repo_root: Path, tmp_path: Path
+) -> None:
+    """docker-compose's demo inserts `pagerduty_url` after the `global:` line with sed; the result must stay valid."""
+    lines = (repo_root / "alertmanager" / "alertmanager.yml").read_text().splitlines(keepends=True)
+    assert lines[0] == "global:\n"
+    patched = [lines[0], "  pagerduty_url: http://receiver:9096/pagerduty/v2/\n", *lines[1:]]
+    config = yaml.safe_load("".join(patched))
+    assert config["global"] == {"resolve_timeout": "5m", "pagerduty_url": "http://receiver:9096/pagerduty/v2/"}
+    result = run([amtool, "check-config", str(local_copy(repo_root, tmp_path, config))])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_secrets_and_templates_are_read_from_the_mounted_files(repo_root: Path) -> None:
+    config = shipped(repo_root)
+    assert config["templates"] == ["/etc/alertmanager/templates/*.tmpl"]
+    files = [value for key, value in walk(config) if key.endswith("_file")]
+    assert sorted(files) == [
+        f"{SECRETS_DIR}/pagerduty_routing_key", f"{SECRETS_DIR}/slack_webhook_url", f"{SECRETS_DIR}/slack_webhook_url",
+    ]
+    for path in files:  # the demo mounts demo-secrets/ at /etc/alertmanager/secrets
+        assert (repo_root / "alertmanager" / "demo-secrets" / Path(path).name).is_file()
+
+
+def test_no_secret_value_is_written_in_the_config(repo_root: Path) -> None:
+    keys = {key for key, _ in walk(shipped(repo_root))}
+    assert keys & {"api_url", "routing_key", "service_key", "auth_password", "bearer_token"} == set()
+    text = (repo_root / "alertmanager" / "alertmanager.yml").read_text()
+    assert "hooks.slack.com" not in text and "events.pagerduty.com" not in text
+
+
+def test_demo_secrets_are_the_demo_values(repo_root: Path) -> None:
+    demo = repo_root / "alertmanager" / "demo-secrets"
+    assert (demo / "slack_webhook_url").read_text().strip() == DEMO_SLACK_URL
+    key = (demo / "pagerduty_routing_key").read_text().strip()
+    assert key == DEMO_ROUTING_KEY and len(key) == 32
+    assert "demo values" in (demo / "README.md").read_text()
+
+
+def test_real_secrets_directory_is_ignored_by_git(repo_root: Path) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.fail("git is not installed")
+    ignored = run([git, "-C", str(repo_root), "check-ignore", "-q", "alertmanager/secrets/pagerduty_routing_key"])
+    kept = run([git, "-C", str(repo_root), "check-ignore", "-q", "alertmanager/secrets/.gitignore"])
+    assert (ignored.returncode, kept.returncode) == (0, 1)
+
+
+def test_route_tree(repo_root: Path) -> None:
+    route = shipped(repo_root)["route"]
+    assert {key: route[key] for key in route if key != "routes"} == {
+        "receiver": "slack-warning", "group_by": ["alertname", "model_name"],
+        "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
+    }
+    assert route["routes"] == [
+        {"matchers": ['severity="none"'], "receiver": "null"},
+        {"matchers": ['severity="critical"'], "receiver": "pagerduty-critical", "continue": True},
+        {"matchers": ['severity="critical"'], "receiver": "slack-critical"},
+        {"matchers": ['severity="warning"'], "receiver": "slack-warning"},
+    ]
+
+
+def test_critical_inhibits_warning_of_the_same_alert_model_and_feature(repo_root: Path) -> None:
+    assert shipped(repo_root)["inhibit_rules"] == [{
+        "source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
+        "equal": ["alertname", "model_name", "feature_name"],
+    }]
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (["severity=critical"], "pagerduty-critical,slack-critical"),
+        (["alertname=DataDriftDetected", "severity=critical", "model_name=credit-risk", "feature_name=income"],
+         "pagerduty-critical,slack-critical"),
+        (["severity=warning"], "slack-warning"),
+        (["alertname=Watchdog", "severity=none"], "null"),
+        (["alertname=SomethingElse"], "slack-warning"),
+        (["severity=info"], "slack-warning"),
+    ],
+)
+def test_amtool_routes(amtool: str, repo_root: Path, labels: list[str], receivers: str) -> None:
+    config = repo_root / "alertmanager" / "alertmanager.yml"
+    result = run([amtool, "config", "routes", "test", f"--config.file={config}", f"--verify.receivers={receivers}",
+                  *labels])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receivers
+
+
+def template_data() -> dict[str, Any]:
+    """A group of two drift alerts, one still firing, in Alertmanager's template data layout."""
+    def alert(status: str, feature: str, psi: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "labels": {"alertname": "DataDriftDetected", "severity": "critical", "model_name": "credit-risk",
+                       "model_version": "1.0.0", "feature_name": feature},
+            "annotations": {
+                "summary": "A feature's distribution has moved away from the training data.",
+                "description": f"Feature {feature} of model credit-risk 1.0.0 has PSI {psi} against its training "
+                               "baseline (threshold 0.25).",
+                "runbook_url": DRIFT_RUNBOOK,
+            },
+        }
+    return {
+        "receiver": "slack-critical", "status": "firing", "externalURL": "http://127.0.0.1:9093",
+        "alerts": [alert("firing", "income", "0.41"), alert("resolved", "debt_ratio", "0.33")],
+        "groupLabels": {"alertname": "DataDriftDetected", "model_name": "credit-risk"},
+        "commonLabels": {"alertname": "DataDriftDetected", "severity": "critical", "model_name": "credit-risk",
+                         "model_version": "1.0.0"},
+        "commonAnnotations": {"runbook_url": DRIFT_RUNBOOK},
+    }
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("promml.slack.title", "[FIRING:1] DataDriftDetected on credit-risk (income, debt_ratio)"),
+        ("promml.pagerduty.description", "[FIRING:1] DataDriftDetected on credit-risk (income, debt_ratio)"),
+        ("promml.features", "income, debt_ratio"),
+        ("promml.slack.text",
+         "*DataDriftDetected* (critical) Status: firing\n"
+         "Model: credit-risk 1.0.0, feature: income\n"
+         "Feature income of model credit-risk 1.0.0 has PSI 0.41 against its training baseline (threshold 0.25).\n"
+         f"Runbook: {DRIFT_RUNBOOK}\n"
+         "\n"
+         "*DataDriftDetected* (critical) Status: resolved\n"
+         "Model: credit-risk 1.0.0, feature: debt_ratio\n"
+         "Feature debt_ratio of model credit-risk 1.0.0 has PSI 0.33 against its training baseline (threshold 0.25).\n"
+         f"Runbook: {DRIFT_RUNBOOK}"),
+        ("promml.descriptions",
+         "firing: Feature income of model credit-risk 1.0.0 has PSI 0.41 against its training baseline (threshold "
+         "0.25).\nresolved: Feature debt_ratio of model credit-risk 1.0.0 has PSI 0.33 against its training baseline "
+         "(threshold 0.25)."),
+    ],
+)
+def test_amtool_renders_the_templates(
+    amtool: str, repo_root: Path, tmp_path: Path, template: str, expected: str
+) -> None:
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(template_data()))
+    result = run([
+        amtool, "template", "render", f"--template.glob={repo_root / 'alertmanager' / 'templates' / '*.tmpl'}",
+        f"--template.data={data}", f'--template.text={{{{ template "{template}" . }}}}',
+    ])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected
+
+
+class Inbox(http.server.ThreadingHTTPServer):
+    """Records every POST as (path, JSON body): stands in for both Slack and PagerDuty."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+        super().__init__(("127.0.0.1", 0), InboxHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def bodies(self, path: str, *words: str) -> list[dict[str, Any]]:
+        return [body for p, body in list(self.messages) if p == path and all(w in json.dumps(body) for w in words)]
+
+
+class InboxHandler(http.server.BaseHTTPRequestHandler):
+    server: Inbox
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.messages.append((self.path, json.loads(body)))
+        self.send_response(202)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, condition: Callable[[], Any], timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def fast_route(route: dict[str, Any]) -> None:
+    route.update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    for child in route.get("routes", []):
+        fast_route(child)
+
+
+@pytest.fixture
+def alertmanager(repo_root: Path, tmp_path: Path) -> Iterator[tuple[str, Inbox]]:
+    """Alertmanager from the shipped config; secret files in tmp_path and both notifiers sent to an Inbox."""
+    binary = require("prometheus-alertmanager")
+    inbox = Inbox()
+    threading.Thread(target=inbox.serve_forever, daemon=True).start()
+    (tmp_path / "slack_webhook_url").write_text(f"{inbox.url}/slack\n")
+    (tmp_path / "pagerduty_routing_key").write_text(f"{DEMO_ROUTING_KEY}\n")
+    config = shipped(repo_root)
+    for receiver in config["receivers"]:
+        for slack in receiver.get("slack_configs", []):
+            slack["api_url_file"] = str(tmp_path / "slack_webhook_url")
+        for pagerduty in receiver.get("pagerduty_configs", []):
+            pagerduty["routing_key_file"] = str(tmp_path / "pagerduty_routing_key")
+            pagerduty["url"] = f"{inbox.url}/pagerduty"
+    fast_route(config["route"])
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "alertmanager.log", "wb") as log:
+        process = subprocess.Popen(
+            [binary, f"--config.file={local_copy(repo_root, tmp_path, config)}", f"--storage.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for("Alertmanager to be ready", lambda: process.poll() is None and ready(url))
+        yield url, inbox
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        inbox.shutdown()
+        inbox.server_close()
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def post_alerts(url: str, alerts: list[dict[str, Any]]) -> None:
+    request = urllib.request.Request(f"{url}/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def get_alerts(url: str, *matchers: str) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode([("filter", matcher) for matcher in matchers])
+    with urllib.request.urlopen(f"{url}/api/v2/alerts?{query}", timeout=5) as response:
+        return list(json.loads(response.read()))
+
+
+def alert(name: str, severity: str, ends_at: str | None = None, **labels: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "labels": {"alertname": name, "severity": severity, "model_name": "credit-risk", "model_version": "1.0.0",
+                   **labels},
+        "annotations": {"description": f"{name} ({severity}) on {labels.get('feature_name', 'the model')}",
+                        "runbook_url": f"https://github.com/promml/promml/blob/main/docs/runbooks/{name}.md"},
+    }
+    if ends_at:
+        body["endsAt"] = ends_at
+    return body
+
+
+def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox]) -> None:
+    url, inbox = alertmanager
+    drift = alert("DataDriftDetected", "critical", feature_name="income")
+    post_alerts(url, [
+        drift,
+        alert("DataDriftDetected", "warning", feature_name="income"),  # inhibited by the critical one
+        alert("ModelAccuracyLow", "warning"),
+        alert("Watchdog", "none"),
+    ])
+    (page,) = wait_for("a PagerDuty trigger", lambda: inbox.bodies("/pagerduty", "DataDriftDetected"))
+    assert page["routing_key"] == DEMO_ROUTING_KEY  # read from the file, whitespace stripped
+    assert page["event_action"] == "trigger"
+    assert page["payload"]["severity"] == "critical"
+    assert page["payload"]["summary"] == "[FIRING:1] DataDriftDetected on credit-risk (income)"
+    details = page["payload"]["custom_details"]
+    assert {key: details[key] for key in ("model_name", "model_version", "feature_name", "runbook_url")} == {
+        "model_name": "credit-risk", "model_version": "1.0.0", "feature_name": "income", "runbook_url": DRIFT_RUNBOOK,
+    }
+    assert details["description"] == "firing: DataDriftDetected (critical) on income"
+
+    (slack,) = wait_for("a Slack post", lambda: inbox.bodies("/slack", "DataDriftDetected"))
+    assert slack["channel"] == "#ml-alerts"
+    (attachment,) = slack["attachments"]
+    assert attachment["title"] == "[FIRING:1] DataDriftDetected on credit-risk (income)"
+    assert attachment["text"].startswith("*DataDriftDetected* (critical) Status: firing\n")
+    wait_for("the warning in Slack", lambda: inbox.bodies("/slack", "ModelAccuracyLow"))
+    twin = get_alerts(url, 'alertname="DataDriftDetected"', 'severity="warning"')
+    assert [item["status"]["state"] for item in twin] == ["suppressed"]
+    assert inbox.bodies("/slack", "DataDriftDetected", "(warning) Status") == []  # inhibited by the critical one
+
+    ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    post_alerts(url, [{**drift, "endsAt": ended}])
+    (resolve,) = wait_for("a PagerDuty resolve", lambda: [
+        body for body in inbox.bodies("/pagerduty", "DataDriftDetected") if body["event_action"] == "resolve"
+    ])
+    assert resolve["dedup_key"] == page["dedup_key"]
+    wait_for("a resolved Slack post", lambda: inbox.bodies("/slack", "DataDriftDetected", "Status: resolved"))
+
+    assert inbox.bodies("/pagerduty", "ModelAccuracyLow") == []  # warnings never page
+    assert inbox.bodies("/pagerduty", "Watchdog") == inbox.bodies("/slack", "Watchdog") == []
+    # The critical alert is gone, so its warning twin is no longer inhibited.
+    wait_for("the uninhibited warning", lambda: inbox.bodies("/slack", "DataDriftDetected", "(warning) Status"))

@@ -1,0 +1,166 @@
+"""prometheus/: the scrape config, the rules and their unit tests, checked by promtool itself.
+
+Alert behaviour (thresholds, `for`, labels, rendered annotations) is asserted by the promtool unit tests in
+prometheus/tests/; this module runs them and checks what promtool cannot: that every alert is tested both firing
+and silent, and that every alert carries the labels and annotations notifications rely on.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+RUNBOOK_URL = "https://github.com/promml/promml/blob/main/docs/runbooks/{}.md"
+EXPECTED_ALERTS = {  # name: (severity, for)
+    "DataDriftDetected": ("critical", "5m"),
+    "ModelAccuracyLow": ("warning", "10m"),
+    "HighPredictionLatency": ("critical", "5m"),
+    "Watchdog": ("none", None),
+}
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is not installed: run `make install-system` (Debian package prometheus)")
+    return path
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def rule_files(repo_root: Path) -> list[Path]:
+    return sorted((repo_root / "prometheus" / "rules").glob("*.yml"))
+
+
+def unit_test_files(repo_root: Path) -> list[Path]:
+    return sorted((repo_root / "prometheus" / "tests").glob("*.yml"))
+
+
+def alert_rules(repo_root: Path) -> list[dict[str, Any]]:
+    rules = []
+    for path in rule_files(repo_root):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            rules.extend(rule for rule in group["rules"] if "alert" in rule)
+    return rules
+
+
+def test_promtool_accepts_the_config_and_finds_every_rule_file(promtool: str, repo_root: Path) -> None:
+    result = run([promtool, "check", "config", "prometheus/prometheus.yml"], repo_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rule_files(repo_root))} rule files found" in result.stdout
+
+
+def test_scrape_jobs_and_alerting_target(repo_root: Path) -> None:
+    config = yaml.safe_load((repo_root / "prometheus" / "prometheus.yml").read_text())
+    assert config["global"]["scrape_interval"] == "15s"
+    assert config["global"]["evaluation_interval"] == "15s"
+    assert config["rule_files"] == ["rules/*.yml"]
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    assert targets == {
+        "prometheus": ["localhost:9090"],
+        "alertmanager": ["alertmanager:9093"],
+        "model-server": ["model-server:8000"],
+        "promml-exporter": ["exporter:9102"],
+    }
+    assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
+
+
+def test_rule_files_pass_promtool_lint(promtool: str, repo_root: Path) -> None:
+    paths = rule_files(repo_root)
+    assert [path.name for path in paths] == ["alerts.yml", "recording.yml"]
+    for path in paths:
+        result = run([promtool, "check", "rules", "--lint-fatal", str(path)], repo_root)
+        assert result.returncode == 0, f"{path.name}:\n{result.stdout}{result.stderr}"
+
+
+def test_promtool_unit_tests_pass(promtool: str, repo_root: Path) -> None:
+    paths = unit_test_files(repo_root)
+    assert paths
+    for path in paths:
+        result = run([promtool, "test", "rules", str(path)], repo_root)
+        assert result.returncode == 0, f"{path.name}:\n{result.stdout}{result.stderr}"
+
+
+def test_promtool_unit_tests_catch_a_wrong_expectation(promtool: str, repo_root: Path, tmp_path: Path) -> None:
+    """The unit tests compare rendered annotations exactly: a copy expecting another PSI value must fail."""
+    source = repo_root / "prometheus" / "tests" / "drift.yml"
+    text = source.read_text().replace("PSI 0.30", "PSI 0.31")
+    assert "PSI 0.31" in text
+    copy = tmp_path / "tests" / "drift.yml"
+    copy.parent.mkdir()
+    copy.write_text(text)
+    shutil.copytree(repo_root / "prometheus" / "rules", tmp_path / "rules")
+    result = run([promtool, "test", "rules", str(copy)], tmp_path)
+    assert result.returncode == 1
+    assert "PSI 0.30" in result.stdout + result.stderr
+
+
+def test_the_expected_alerts_with_their_severity_and_for(repo_root: Path) -> None:
+    found = {rule["alert"]: (rule["labels"]["severity"], rule.get("for")) for rule in alert_rules(repo_root)}
+    assert found == EXPECTED_ALERTS
+
+
+def test_every_alert_has_severity_summary_description_and_a_runbook(repo_root: Path) -> None:
+    for rule in alert_rules(repo_root):
+        name, annotations = rule["alert"], rule["annotations"]
+        assert rule["labels"]["severity"] in {"critical", "warning", "none"}, name
+        assert annotations["summary"] and "{{" not in annotations["summary"], f"{name}: summary must be static"
+        assert annotations["description"], name
+        assert annotations["runbook_url"] == RUNBOOK_URL.format(name)
+        assert (repo_root / "docs" / "runbooks" / f"{name}.md").is_file(), f"no runbook for {name}"
+
+
+def test_drift_description_names_the_feature_and_the_value(repo_root: Path) -> None:
+    (drift,) = [rule for rule in alert_rules(repo_root) if rule["alert"] == "DataDriftDetected"]
+    assert "{{ $labels.feature_name }}" in drift["annotations"]["description"]
+    assert '{{ printf "%.2f" $value }}' in drift["annotations"]["description"]
+
+
+def test_every_alert_is_tested_firing_and_not_firing(repo_root: Path) -> None:
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for path in unit_test_files(repo_root):
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = {rule["alert"] for rule in alert_rules(repo_root)}
+    assert names - firing == set(), "alerts never expected to fire in prometheus/tests/"
+    # Watchdog always fires: there is no case where it stays silent.
+    assert names - silent == {"Watchdog"}, "alerts never expected to stay silent in prometheus/tests/"
+
+
+def test_recording_rules_are_documented_and_tested(repo_root: Path) -> None:
+    recorded = {
+        rule["record"]
+        for group in yaml.safe_load((repo_root / "prometheus" / "rules" / "recording.yml").read_text())["groups"]
+        for rule in group["rules"]
+    }
+    assert recorded == {
+        "model:ml_predictions:rate5m",
+        "model:ml_prediction_errors:rate5m",
+        "model:ml_prediction_latency_seconds:p95_5m",
+    }
+    documented = set(re.findall(r"^\| `(model:[^`]+)` \|", (repo_root / "docs" / "metrics.md").read_text(), re.M))
+    assert recorded <= documented
+    tested = {
+        check["expr"].split("{")[0].strip()
+        for path in unit_test_files(repo_root)
+        for case in yaml.safe_load(path.read_text())["tests"]
+        for check in case.get("promql_expr_test", [])
+    }
+    assert recorded <= tested
+
+
+def test_alerting_doc_lists_every_alert(repo_root: Path) -> None:
+    doc = (repo_root / "docs" / "alerting.md").read_text()
+    for rule in alert_rules(repo_root):
+        assert f"`{rule['alert']}`" in doc
