@@ -1,0 +1,303 @@
+"""docker-compose.yml, the promml image and the demo exporter config, checked without a Docker engine.
+
+`docker-compose config` is the reference for validity; the rest checks that the services agree with each
+other (paths, ports, users, commands) the way they would have to at run time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from promml import cli
+from promml.demo import receiver
+from promml.exporter.config import ExporterConfig, parse_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+PROMML_SERVICES = ("baseline", "model-server", "exporter", "traffic", "receiver")
+ONE_SHOT_SERVICES = {"baseline"}
+PAGERDUTY_URL = "http://receiver:9096/pagerduty/v2/enqueue"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def docker_compose(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config -q` on the repository's file, with `env` and an empty .env file."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.fail("docker-compose is not installed: run `make install-system`")
+    env_file = tmp_path / "empty.env"
+    env_file.write_text("")
+    return subprocess.run(
+        [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def environment_without_password() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key != "GRAFANA_ADMIN_PASSWORD"}
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host ip, host port, container port) of each published port, short or long syntax."""
+    ports = []
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            ports.append((entry.get("host_ip", ""), int(entry["published"]), int(entry["target"])))
+            continue
+        *host, container = str(entry).split("/")[0].rsplit(":", 2)
+        ip, port = (host if len(host) == 2 else ["", *host]) if host else ["", container]
+        ports.append((ip, int(port), int(container)))
+    return ports
+
+
+def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(source in the repository, target in the container) of each bind mount; named volumes are skipped."""
+    mounts = []
+    for entry in service.get("volumes", []):
+        source, target = (entry["source"], entry["target"]) if isinstance(entry, dict) else entry.split(":")[:2]
+        if source.startswith((".", "/")):
+            mounts.append((source, target))
+    return mounts
+
+
+def volume_target(service: dict[str, Any], name: str) -> str:
+    """Where a named volume is mounted in a service."""
+    targets = [entry.split(":")[1] for entry in service.get("volumes", []) if entry.split(":")[0] == name]
+    assert len(targets) == 1, f"volume {name} is mounted {len(targets)} times"
+    return targets[0]
+
+
+def promml_commands(service: dict[str, Any]) -> list[list[str]]:
+    """The promml command lines a service runs: its command, or each `promml ...` step of a `sh -c` script."""
+    if service.get("entrypoint") == ["/bin/sh", "-c"]:
+        (script,) = service["command"]
+        steps = [shlex.split(step) for step in script.split("&&")]
+        assert all(step[0] == "promml" for step in steps), script
+        return [step[1:] for step in steps]
+    return [list(service["command"])]
+
+
+def option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_config_is_valid_with_the_admin_password(tmp_path: Path) -> None:
+    result = docker_compose(tmp_path, {**environment_without_password(), "GRAFANA_ADMIN_PASSWORD": "s3cret"})
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_config_fails_without_the_admin_password(tmp_path: Path) -> None:
+    result = docker_compose(tmp_path, environment_without_password())
+    assert result.returncode != 0
+    assert "set GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
+    version = metadata.version("promml")
+    images = {name: service["image"] for name, service in services.items()}
+    assert images == {
+        **{name: f"promml:{version}" for name in PROMML_SERVICES},
+        "prometheus": "prom/prometheus:v2.42.0",
+        "alertmanager": "prom/alertmanager:v0.25.0",
+        "grafana": images["grafana"],
+    }
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"])
+    assert all(services[name]["build"] == "./exporter" for name in PROMML_SERVICES)
+
+
+def test_published_ports_bind_loopback_only(services: dict[str, dict[str, Any]]) -> None:
+    published = {name: published_ports(service) for name, service in services.items() if "ports" in service}
+    assert published == {
+        "model-server": [("127.0.0.1", 8000, 8000)],
+        "exporter": [("127.0.0.1", 9102, 9102)],
+        "receiver": [("127.0.0.1", 9096, 9096)],
+        "prometheus": [("127.0.0.1", 9090, 9090)],
+        "alertmanager": [("127.0.0.1", 9093, 9093)],
+        "grafana": [("127.0.0.1", 3000, 3000)],
+    }
+
+
+def test_long_running_services_restart_and_have_healthchecks(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        if name in ONE_SHOT_SERVICES:
+            assert service["restart"] == "no", name
+            assert "healthcheck" not in service, name
+        else:
+            assert service["restart"] == "unless-stopped", name
+            assert service["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_one_shot_services_are_awaited_to_completion(services: dict[str, dict[str, Any]]) -> None:
+    awaited = {
+        dependency
+        for service in services.values()
+        for dependency, condition in service.get("depends_on", {}).items()
+        if condition["condition"] == "service_completed_successfully"
+    }
+    assert awaited == ONE_SHOT_SERVICES
+
+
+def test_every_service_runs_as_a_non_root_user(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        uid = str(service["user"]).split(":")[0]
+        assert uid not in ("", "0", "root"), name
+
+
+def test_every_mounted_path_exists(services: dict[str, dict[str, Any]]) -> None:
+    mounts = [(name, source) for name, service in services.items() for source, _ in bind_mounts(service)]
+    assert mounts
+    missing = [f"{name}: {source}" for name, source in mounts if not (REPO_ROOT / source).exists()]
+    assert missing == []
+
+
+def test_promml_commands_parse(services: dict[str, dict[str, Any]]) -> None:
+    for name in PROMML_SERVICES:
+        for argv in promml_commands(services[name]):
+            assert argv[0] in cli.COMMANDS, f"{name}: unknown promml command {argv[0]!r}"
+            try:
+                cli.build_parser(argv).parse_args(argv)
+            except SystemExit:
+                pytest.fail(f"{name}: `promml {shlex.join(argv)}` does not parse")
+
+
+def demo_exporter_config() -> ExporterConfig:
+    path = REPO_ROOT / "exporter/demo/exporter.yml"
+    return parse_config(yaml.safe_load(path.read_text()), path.parent)
+
+
+def test_demo_exporter_config_parses() -> None:
+    config = demo_exporter_config()
+    assert config == ExporterConfig(
+        model_name="credit-risk", model_version="1.0.0", baseline=Path("/data/baseline.json"),
+        prediction_logs=("/logs/predictions*.jsonl",), feedback_logs=("/logs/feedback*.jsonl",),
+        listen_host="0.0.0.0", listen_port=9102, window_seconds=600.0, slot_seconds=10.0,
+        recompute_interval_seconds=10.0, poll_interval_seconds=1.0,
+    )
+
+
+def test_exporter_reads_what_the_other_services_write(services: dict[str, dict[str, Any]]) -> None:
+    config = demo_exporter_config()
+    exporter = services["exporter"]
+    assert ("./exporter/demo/exporter.yml", option(exporter["command"], "--config")) in bind_mounts(exporter)
+    data_dir, baseline_out = "/data", None
+    for argv in promml_commands(services["baseline"]):
+        if argv[0] == "baseline":
+            baseline_out = option(argv, "--out")
+            assert (option(argv, "--model-name"), option(argv, "--model-version")) == (
+                config.model_name, config.model_version)
+    assert baseline_out == str(config.baseline)
+    assert volume_target(services["baseline"], "data") == data_dir
+    assert volume_target(exporter, "data") == data_dir
+    log_dir = option(services["model-server"]["command"], "--log-dir")
+    assert volume_target(services["model-server"], "logs") == log_dir
+    assert volume_target(exporter, "logs") == log_dir
+    assert {str(Path(pattern).parent) for pattern in config.prediction_logs + config.feedback_logs} == {log_dir}
+    assert published_ports(exporter)[0][2] == config.listen_port
+
+
+def test_prometheus_targets_are_compose_services(services: dict[str, dict[str, Any]]) -> None:
+    prometheus = yaml.safe_load((REPO_ROOT / "prometheus/prometheus.yml").read_text())
+    targets = [
+        target
+        for job in prometheus["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    ] + [
+        target
+        for alertmanagers in prometheus["alerting"]["alertmanagers"]
+        for static in alertmanagers["static_configs"]
+        for target in static["targets"]
+    ]
+    assert targets
+    for target in targets:
+        host, port = target.rsplit(":", 1)
+        service = "prometheus" if host == "localhost" else host
+        assert service in services, f"{target}: no compose service {service!r}"
+        assert int(port) in [container for _, _, container in published_ports(services[service])], target
+
+
+def test_alertmanager_sends_pagerduty_events_to_the_receiver(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    alertmanager = services["alertmanager"]
+    assert alertmanager["entrypoint"] == ["/bin/sh", "-c"]
+    (script,) = alertmanager["command"]
+    prepare, run = script.split("&&")
+    assert shlex.split(run)[:2] == ["exec", "/bin/alertmanager"]
+    config_in_container = dict(bind_mounts(alertmanager))["./alertmanager/alertmanager.yml"]
+    rendered_in_container = option([arg for part in shlex.split(run) for arg in part.split("=", 1)], "--config.file")
+    rendered = tmp_path / "alertmanager.yml"
+    local = prepare.replace(config_in_container, str(REPO_ROOT / "alertmanager/alertmanager.yml"))
+    local = local.replace(rendered_in_container, str(rendered))
+    subprocess.run(["/bin/sh", "-c", local], check=True, timeout=30)
+
+    shipped = yaml.safe_load((REPO_ROOT / "alertmanager/alertmanager.yml").read_text())
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.fail("amtool is not installed: run `make install-system`")
+    check = subprocess.run([amtool, "check-config", str(rendered)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    patched = yaml.safe_load(rendered.read_text())
+    assert patched["global"].pop("pagerduty_url") == PAGERDUTY_URL
+    assert patched == shipped
+    url = urlsplit(PAGERDUTY_URL)
+    assert url.hostname == "receiver"
+    assert url.port in [container for _, _, container in published_ports(services["receiver"])]
+    receiver.create_app().url_map.bind("receiver").match(url.path, method="POST")
+
+
+def test_demo_slack_webhook_is_the_receiver(services: dict[str, dict[str, Any]]) -> None:
+    secrets = dict(bind_mounts(services["alertmanager"]))
+    assert secrets["./alertmanager/demo-secrets"] == "/etc/alertmanager/secrets"
+    url = urlsplit((REPO_ROOT / "alertmanager/demo-secrets/slack_webhook_url").read_text().strip())
+    assert (url.hostname, url.port) == ("receiver", 9096)
+    receiver.create_app().url_map.bind("receiver").match(url.path, method="POST")
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, f"{pattern}/*") for pattern in patterns)
+
+
+def test_image_installs_the_package_and_runs_it_as_the_compose_user(services: dict[str, dict[str, Any]]) -> None:
+    context = REPO_ROOT / "exporter"
+    instructions = [
+        line.split(None, 1)
+        for line in (context / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    ignored = [
+        line.strip() for line in (context / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert instructions[0] == ["FROM", "python:3.11-slim-bookworm"]
+    copied = [args.split()[0] for verb, args in instructions if verb == "COPY"]
+    assert copied == ["pyproject.toml", "src"]
+    for source in copied:
+        assert (context / source).exists() and not dockerignored(source, ignored), source
+    assert dockerignored("src/promml/__pycache__", ignored) and dockerignored("src/promml.egg-info", ignored)
+    (user,) = [args for verb, args in instructions if verb == "USER"]
+    assert {services[name]["user"] for name in PROMML_SERVICES} == {user} == {"10001:10001"}
+    (entrypoint,) = [args for verb, args in instructions if verb == "ENTRYPOINT"]
+    (script,) = metadata.entry_points(group="console_scripts", name="promml")
+    assert entrypoint == '["promml"]' and script.value == "promml.cli:main"
