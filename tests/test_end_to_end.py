@@ -76,6 +76,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterator
         yield running
 
 
+@pytest.fixture(scope="module")
+def traffic(stack: Stack) -> Iterator[Traffic]:
+    """Normal traffic for the whole module (dashboards need live series); tests may switch it to drift and back."""
+    running = Traffic(stack.config.url(stack.config.ports.model_server))
+    running.start()
+    yield running
+    running.stop()
+
+
 class Live:
     """Queries against the running stack."""
 
@@ -99,11 +108,9 @@ class Live:
         return [m for m in self.messages(kind) if all(word in json.dumps(m["body"]) for word in words)]
 
 
-def test_drift_alert_fires_routes_and_resolves(stack: Stack) -> None:
+def test_drift_alert_fires_routes_and_resolves(stack: Stack, traffic: Traffic) -> None:
     live = Live(stack)
     model = f"http://127.0.0.1:{live.ports.model_server}"
-    traffic = Traffic(model)
-    traffic.start()
     try:
         # Normal phase: enough rows for the drift rule to judge, and no drift alert at any point.
         wait_for("a full window of normal traffic", lambda: live.query("ml_window_predictions >= 300"), 60)
@@ -148,7 +155,7 @@ def test_drift_alert_fires_routes_and_resolves(stack: Stack) -> None:
         )
         wait_for("a resolved Slack message", lambda: live.notifications("slack", ALERT, "resolved"), 30)
     finally:
-        traffic.stop()
+        traffic.drift = False
 
 
 def test_every_target_is_scraped(stack: Stack) -> None:
@@ -159,14 +166,22 @@ def test_every_target_is_scraped(stack: Stack) -> None:
     }
 
 
-def test_every_dashboard_query_returns_data(stack: Stack, repo_root: Path) -> None:
+def test_every_dashboard_query_returns_data(stack: Stack, traffic: Traffic, repo_root: Path) -> None:
     live = Live(stack)
     dashboards = sorted((repo_root / "grafana" / "dashboards").glob("*.json"))
     assert dashboards
-    empty = []
-    for path in dashboards:
-        for title, expr in dashboard_queries(json.loads(path.read_text())):
-            rendered = render_query(expr, model="credit-risk", version="1.0.0", rate_interval="1m")
-            if not live.query(rendered):
-                empty.append(f"{path.name}: {title}: {rendered}")
-    assert empty == []
+    queries = [
+        (f"{path.name}: {title}", render_query(expr, model="credit-risk", version="1.0.0", rate_interval="1m"))
+        for path in dashboards
+        for title, expr in dashboard_queries(json.loads(path.read_text()))
+    ]
+    assert queries
+
+    def empty_queries() -> list[str]:
+        return [f"{where}: {promql}" for where, promql in queries if not live.query(promql)]
+
+    # Rates need two scrapes and accuracy needs labels, so give a fresh stack a little time before judging.
+    try:
+        wait_for("every dashboard query to return data", lambda: not empty_queries(), 60)
+    except AssertionError:
+        raise AssertionError("dashboard queries without data:\n" + "\n".join(empty_queries())) from None
