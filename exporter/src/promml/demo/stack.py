@@ -72,7 +72,7 @@ class Timings:
     group_wait: str | None = None
     group_interval: str | None = None
     repeat_interval: str | None = None
-    window_seconds: float = 600
+    window_seconds: float = 300
     slot_seconds: float = 10
     recompute_interval_seconds: float = 10
     poll_interval_seconds: float = 1

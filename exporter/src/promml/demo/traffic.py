@@ -99,8 +99,10 @@ class TrafficGenerator:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the model server")
     parser.add_argument("--rps", type=float, default=10.0, help="requests per second (default 10)")
-    parser.add_argument("--normal-seconds", type=float, default=600.0, help="length of each normal phase")
-    parser.add_argument("--drift-seconds", type=float, default=600.0, help="length of each drift phase")
+    parser.add_argument("--normal-seconds", type=float, default=300.0,
+                        help="length of each normal phase (default 300: a full window of normal traffic first)")
+    parser.add_argument("--drift-seconds", type=float, default=900.0,
+                        help="length of each drift phase (default 900: long enough to page, then resolve after)")
     parser.add_argument("--label-delay-seconds", type=float, default=30.0, help="how late ground truth arrives")
     parser.add_argument("--cycles", type=int, default=0, help="normal+drift cycles to run; 0 = forever")
     parser.add_argument("--seed", type=int, default=None)
