@@ -1,14 +1,20 @@
-"""Population Stability Index (PSI): how far a window's distribution over the baseline's bins moved from training.
+"""Drift statistics: how far a window's distribution moved from the training baseline. Pure functions, numbers out.
+
+Over the baseline's bins (counts in): the Population Stability Index (PSI), the Jensen-Shannon distance and, for
+categorical features, a chi-square test. On bounded samples of a numeric feature: the Kolmogorov-Smirnov test and
+the Wasserstein distance in reference standard deviations. And the share of features over a threshold.
 
 With `p` the window's shares and `q` the baseline's, PSI = Σ (pᵢ − qᵢ) · ln(pᵢ / qᵢ), which equals the symmetric
-Kullback-Leibler divergence KL(p‖q) + KL(q‖p). Pure functions: counts in, numbers out.
+Kullback-Leibler divergence KL(p‖q) + KL(q‖p).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import stats
 
 PSI_EPSILON = 1e-4
 """Shares are clipped to at least this before the logarithm, so an empty bin (in the window or in the baseline,
@@ -94,3 +100,152 @@ def psi_many(
     result = np.sum((p - q) * np.log(p / q), axis=1)
     result[empty] = np.nan
     return result
+
+
+def _shares(reference_ratios: ArrayLike, current_counts: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validated reference ratios and window counts over the same bins; the ratios must not be all zero."""
+    q = _checked_vector(reference_ratios, "reference_ratios")
+    counts = _checked_vector(current_counts, "current_counts")
+    if q.shape != counts.shape:
+        raise ValueError(f"reference_ratios has {q.size} bins but current_counts has {counts.size}")
+    if q.sum() == 0:
+        raise ValueError("reference_ratios must not be all zero")
+    return q, counts
+
+
+def jensen_shannon_distance(reference_ratios: ArrayLike, current_counts: ArrayLike) -> float:
+    """Jensen-Shannon distance (base 2) between the window's shares and the reference's, over the PSI bins.
+
+    With p the window's shares, q the reference's and m = (p + q) / 2, JSD = ½ KL(p‖m) + ½ KL(q‖m) in bits, and the
+    distance is √JSD: 0 for identical distributions, 1 for disjoint ones. Unlike PSI it is bounded and symmetric and
+    needs no epsilon, since m > 0 wherever p or q is (a term with a zero share contributes 0 · log 0 = 0), so it
+    reads the same across features with different bins. Both arguments are normalised to sum to 1. NaN when the
+    window has no rows.
+    """
+    q, counts = _shares(reference_ratios, current_counts)
+    total = counts.sum()
+    if total == 0:
+        return float("nan")
+    p = counts / total
+    q = q / q.sum()
+    m = (p + q) / 2
+    divergence = 0.0
+    for shares in (p, q):
+        present = shares > 0
+        divergence += float(np.sum(shares[present] * np.log2(shares[present] / m[present])))
+    # Rounding can leave a sum a few ulps outside [0, 2] for (nearly) identical or disjoint distributions.
+    return math.sqrt(min(max(divergence / 2, 0.0), 1.0))
+
+
+def chi_square_test(reference_ratios: ArrayLike, current_counts: ArrayLike) -> tuple[float, float]:
+    """Pearson's chi-square goodness of fit of a categorical feature's window counts to the reference ratios.
+
+    Statistic X² = Σ (Oᵢ − Eᵢ)² / Eᵢ with Oᵢ the window's count in category i and Eᵢ = qᵢ · n its expected count;
+    the p-value is the χ² survival function with (categories − 1) degrees of freedom.
+
+    Bins whose reference ratio is 0 (the unseen-category bucket) are left out, and qᵢ and n are taken over the
+    remaining, known categories. A zero expected count makes X² infinite at the first unseen value, and clipping it
+    to a small share instead gives expected counts far below the ~5 the χ² approximation needs (and, once n · ε > 1,
+    a statistic that shrinks as unseen values grow). So this answers one question only: did the mix of known
+    categories change? The share of unseen values is its own signal, and it moves PSI and the Jensen-Shannon
+    distance, whose bins include the bucket. Returns (NaN, NaN) when the window has no row in a known category, and
+    (0.0, 1.0) when only one known category exists (there is no mix to change).
+    """
+    q, counts = _shares(reference_ratios, current_counts)
+    known = q > 0
+    observed = counts[known]
+    total = observed.sum()
+    if total == 0:
+        return float("nan"), float("nan")
+    if observed.size < 2:
+        return 0.0, 1.0
+    expected = q[known] / q[known].sum() * total
+    statistic = float(np.sum((observed - expected) ** 2 / expected))
+    return statistic, float(stats.chi2.sf(statistic, observed.size - 1))
+
+
+def _checked_sample(values: ArrayLike, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must hold finite numbers (drop missing values first)")
+    return array
+
+
+def ks_test(reference_sample: ArrayLike, current_sample: ArrayLike) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test: (D, p-value) of a numeric feature's window sample against the reference.
+
+    D = maxₓ |F_ref(x) − F_cur(x)|, the largest gap between the two empirical CDFs, evaluated at every value of
+    either sample with right-continuous CDFs (searchsorted, side="right"), so tied values step both CDFs at once
+    exactly as in `scipy.stats.ks_2samp`. The p-value is Smirnov's asymptotic one, as in
+    `ks_2samp(method="asymp")`: the survival function of the one-sample KS distribution (`scipy.stats.kstwo`) at D
+    with n = round(n₁ · n₂ / (n₁ + n₂)). It needs no exact lattice-path counting, so it is cheap at any size.
+    (When both samples hold one value, n rounds to 0 and the p-value is NaN, as in scipy.) Returns (NaN, NaN) when
+    either sample is empty.
+    """
+    reference = np.sort(_checked_sample(reference_sample, "reference_sample"))
+    current = np.sort(_checked_sample(current_sample, "current_sample"))
+    if reference.size == 0 or current.size == 0:
+        return float("nan"), float("nan")
+    points = np.concatenate([reference, current])
+    gaps = (
+        np.searchsorted(reference, points, side="right") / reference.size
+        - np.searchsorted(current, points, side="right") / current.size
+    )
+    statistic = float(np.max(np.abs(gaps)))
+    effective_n = np.round(reference.size * current.size / (reference.size + current.size))
+    if effective_n == 0:
+        return statistic, float("nan")
+    return statistic, float(np.clip(stats.kstwo.sf(statistic, effective_n), 0.0, 1.0))
+
+
+def wasserstein_distance_normalised(
+    reference_sample: ArrayLike, current_sample: ArrayLike, reference_std: float
+) -> float:
+    """1-D Wasserstein (earth mover's) distance between the two samples, in units of the reference's std.
+
+    W₁ = ∫ |F_ref(x) − F_cur(x)| dx: the average distance each unit of probability mass must move to turn one
+    empirical distribution into the other. It is computed as the sum, over consecutive values of the merged sorted
+    samples, of the CDF gap times the step width; for equal sizes this equals mean |ref₍ᵢ₎ − cur₍ᵢ₎| of the sorted
+    samples, which is used as a faster path. Dividing by the reference std makes it unit-free: 0.1 means the
+    distribution moved by a tenth of a training standard deviation, whatever the feature's scale.
+
+    A reference std of 0 (a constant feature in training) gives 0.0 when the window is that same constant and +inf
+    otherwise: any movement is infinitely many stds, and a `> threshold` alert fires. NaN when either sample is
+    empty.
+    """
+    if not (math.isfinite(reference_std) and reference_std >= 0):
+        raise ValueError(f"reference_std must be a finite, non-negative number, got {reference_std!r}")
+    reference = np.sort(_checked_sample(reference_sample, "reference_sample"))
+    current = np.sort(_checked_sample(current_sample, "current_sample"))
+    if reference.size == 0 or current.size == 0:
+        return float("nan")
+    if reference.size == current.size:
+        distance = float(np.mean(np.abs(reference - current)))
+    else:
+        merged = np.sort(np.concatenate([reference, current]))
+        steps = merged[:-1]
+        gaps = (
+            np.searchsorted(reference, steps, side="right") / reference.size
+            - np.searchsorted(current, steps, side="right") / current.size
+        )
+        distance = float(np.dot(np.abs(gaps), np.diff(merged)))
+    if reference_std == 0:
+        return 0.0 if distance == 0 else math.inf
+    return distance / reference_std
+
+
+def dataset_drift_share(scores: Mapping[str, float], threshold: float) -> float:
+    """Share of features whose drift score is strictly over `threshold`, such as PSI over the warning level.
+
+    One number for "how much of the input moved", so an alert can tell one noisy feature from a shifted dataset.
+    Features whose score is NaN (no rows in the window) are left out of both counts; NaN when no feature has a
+    score. Scores must grow with drift: pass effect sizes (PSI, Jensen-Shannon, normalised Wasserstein, KS D), not
+    p-values.
+    """
+    values = np.array([float(score) for score in scores.values()], dtype=float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan")
+    return float(np.count_nonzero(values > threshold) / values.size)

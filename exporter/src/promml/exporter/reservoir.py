@@ -1,0 +1,59 @@
+"""A bounded, uniform random sample of a stream of numbers, for KS and Wasserstein on unbounded data.
+
+Reservoir sampling (Vitter's Algorithm R): the first `capacity` values fill the reservoir; the value at 0-based
+stream position i ≥ capacity then replaces slot j, drawn uniformly from 0..i, when j < capacity. After any number of
+values every one of them is in the reservoir with the same probability, capacity / seen, and memory stays at
+`capacity` floats however long the stream. `add_many` draws all of a batch's slots in one numpy call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Reservoir:
+    """A uniform sample of at most `capacity` of the values added so far; `seed` makes it reproducible."""
+
+    def __init__(self, capacity: int, seed: int | None = None) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
+            raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+        self.capacity = int(capacity)
+        self._rng = np.random.default_rng(seed)
+        self._sample = np.empty(self.capacity, dtype=float)
+        self._seen = 0
+
+    @property
+    def seen(self) -> int:
+        """How many values have been offered, kept or not."""
+        return self._seen
+
+    def values(self) -> np.ndarray:
+        """A copy of the sample: `min(seen, capacity)` values, in no particular order."""
+        return self._sample[: min(self._seen, self.capacity)].copy()
+
+    def add(self, value: float) -> None:
+        """Offer one value."""
+        self.add_many(np.array([value], dtype=float))
+
+    def add_many(self, values: np.ndarray) -> None:
+        """Offer a batch of values, in order; the result is the same in law as offering them one by one."""
+        batch = np.asarray(values, dtype=float)
+        if batch.ndim != 1:
+            raise ValueError(f"values must be a 1-D array, got shape {batch.shape}")
+        filling = min(max(self.capacity - self._seen, 0), batch.size)
+        if filling:
+            self._sample[self._seen : self._seen + filling] = batch[:filling]
+        rest = batch[filling:]
+        first_position = self._seen + filling
+        self._seen += batch.size
+        if rest.size == 0:
+            return
+        # Position i replaces slot j ~ uniform{0..i} when j < capacity; `high` is exclusive, hence i + 1.
+        positions = np.arange(first_position, first_position + rest.size, dtype=np.int64)
+        slots = self._rng.integers(0, positions + 1)
+        kept = slots < self.capacity
+        slots, rest = slots[kept], rest[kept]
+        # When several values of the batch hit one slot, the latest wins, as it would one at a time.
+        reversed_slots = slots[::-1]
+        unique_slots, last_from_end = np.unique(reversed_slots, return_index=True)
+        self._sample[unique_slots] = rest[::-1][last_from_end]
