@@ -1,7 +1,9 @@
 import asyncio
 import json
+import os
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,23 +167,27 @@ def test_concurrent_calls_are_counted_exactly_with_unique_ids(tmp_path, registry
 
     def worker():
         mine = []
-        for _ in range(2000):
+        for _ in range(10_000):
             predict({"a": 1})
             mine.extend(promml.last_prediction_ids())
         with lock:
             ids.extend(mine)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sample(registry, "ml_predictions_total") == 8000
-    assert len(set(ids)) == 8000
+    assert sample(registry, "ml_predictions_total") == 80_000
+    assert sample(registry, "ml_prediction_latency_seconds_count") == 80_000
+    assert sample(registry, "ml_prediction_score_count") == 80_000
+    assert sample(registry, "ml_predicted_class_total", **{"class": "1"}) == 80_000
+    assert sample(registry, "ml_predictions_in_flight") == 0
+    assert len(set(ids)) == 80_000
     records = read_log(tmp_path)
     written = sample(registry, "ml_prediction_log_records_total", outcome="written")
     dropped = sample(registry, "ml_prediction_log_records_total", outcome="dropped") or 0
-    assert written + dropped == 8000
+    assert written + dropped == 80_000
     assert len(records) == written
 
 
@@ -190,3 +196,102 @@ def test_log_dir_from_environment(tmp_path, registry, monkeypatch):
     predict = promml.monitor(model_name="m", model_version="1", registry=registry)(lambda row: 7)
     predict({"a": 1})
     assert [r.prediction for r in read_log(tmp_path)] == [7]
+
+
+def test_in_flight_batch_size_classes_and_info(registry):
+    seen_in_flight = []
+
+    @promml.monitor(model_name="m", model_version="1", registry=registry)
+    def predict(rows):
+        seen_in_flight.append(sample(registry, "ml_predictions_in_flight"))
+        return ["yes" if row["x"] > 1 else "no" for row in rows]
+
+    predict([{"x": 1}, {"x": 2}, {"x": 3}])
+    predict([{"x": 0}])
+    assert seen_in_flight == [1, 1]
+    assert sample(registry, "ml_predictions_in_flight") == 0
+    assert sample(registry, "ml_prediction_batch_size_rows_bucket", le="1.0") == 1
+    assert sample(registry, "ml_prediction_batch_size_rows_bucket", le="5.0") == 2
+    assert sample(registry, "ml_prediction_batch_size_rows_sum") == 4
+    assert sample(registry, "ml_predicted_class_total", **{"class": "yes"}) == 2
+    assert sample(registry, "ml_predicted_class_total", **{"class": "no"}) == 2
+    assert sample(registry, "ml_model_info", promml_version=promml.__version__) == 1
+
+
+def test_in_flight_returns_to_zero_after_errors_and_cancellation(registry):
+    @promml.monitor(model_name="m", model_version="1", registry=registry)
+    async def predict(row):
+        await asyncio.sleep(10)
+
+    async def cancel_one():
+        task = asyncio.create_task(predict({"a": 1}))
+        await asyncio.sleep(0.01)
+        assert sample(registry, "ml_predictions_in_flight") == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_one())
+    assert sample(registry, "ml_predictions_in_flight") == 0
+    assert sample(registry, "ml_prediction_errors_total", error_type="CancelledError") is None
+
+
+def test_regression_outputs_are_not_counted_as_classes(registry):
+    predict = promml.monitor(model_name="m", model_version="1", registry=registry)(lambda rows: [0.5, 1.5])
+    predict([{"a": 1}, {"a": 2}])
+    assert registry.get_sample_value("ml_predicted_class_total", {**LABELS, "class": "0.5"}) is None
+    assert sample(registry, "ml_predictions_total") == 2
+
+
+def test_numpy_batch_with_feature_names_is_observed_and_logged(tmp_path, registry):
+    @promml.monitor(model_name="m", model_version="1", registry=registry, log_dir=tmp_path,
+                    feature_names=["a", "b"], outputs=lambda result, n: (result[0], result[1]))
+    def predict(matrix):
+        return np.array([0, 1, 1]), np.array([0.15, 0.85, 0.95])
+
+    predict(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    assert sample(registry, "ml_predictions_total") == 3
+    assert sample(registry, "ml_prediction_score_bucket", le="0.2") == 1
+    assert sample(registry, "ml_prediction_score_sum") == pytest.approx(1.95)
+    assert sample(registry, "ml_predicted_class_total", **{"class": "1"}) == 2
+    records = read_log(tmp_path)
+    assert [(r.features, r.prediction, r.score) for r in records] == [
+        ({"a": 1.0, "b": 2.0}, 0, 0.15), ({"a": 3.0, "b": 4.0}, 1, 0.85), ({"a": 5.0, "b": 6.0}, 1, 0.95),
+    ]
+
+
+def test_sampling_accounts_for_every_row_exactly(tmp_path, registry):
+    predict = promml.monitor(model_name="m", model_version="1", registry=registry, log_dir=tmp_path,
+                             sample_rate=0.25)(lambda rows: [1] * len(rows))
+    for _ in range(200):
+        predict([{"a": 1}] * 5)
+    records = read_log(tmp_path)
+    outcomes = {o: sample(registry, "ml_prediction_log_records_total", outcome=o) or 0
+                for o in ("written", "dropped", "sampled_out", "failed")}
+    assert sum(outcomes.values()) == 1000 == sample(registry, "ml_predictions_total")
+    assert outcomes["written"] == len(records)
+    assert 150 < len(records) < 350  # 250 expected; the bounds are over 6 standard deviations wide
+    assert len({r.prediction_id for r in records}) == len(records)
+    with pytest.raises(ValueError, match="sample_rate"):
+        promml.monitor(model_name="m", model_version="1", sample_rate=1.5)
+
+
+def test_an_unwritable_log_dir_never_breaks_predict(tmp_path, registry, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the log directory should be")
+    predict = promml.monitor(model_name="m", model_version="1", registry=registry,
+                             log_dir=blocker / "logs")(lambda row: 1)
+    for _ in range(50):
+        assert predict({"a": 1}) == 1
+    shared_writer(blocker / "logs" / "predictions.jsonl").flush()
+    assert sample(registry, "ml_predictions_total") == 50
+    assert sample(registry, "ml_prediction_log_records_total", outcome="failed") == 50
+    assert len([r for r in caplog.records if "cannot write" in r.getMessage()]) == 1
+
+
+def test_each_worker_process_gets_its_own_log_file(tmp_path, monkeypatch):
+    from promml.instrument import predictions_file
+
+    assert predictions_file(tmp_path) == tmp_path / "predictions.jsonl"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert predictions_file(tmp_path) == tmp_path / f"predictions-{os.getpid()}.jsonl"

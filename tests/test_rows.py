@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promml.rows import RowShapeError, feature_rows, predictions_and_scores
+from promml.rows import RowShapeError, feature_rows, predictions_and_scores, row_count, snapshot_rows
 
 
 def test_one_row_batch_and_dataframe():
@@ -40,3 +40,38 @@ def test_output_row_count_must_match_input():
         predictions_and_scores([1, 2], 3)
     with pytest.raises(RowShapeError, match="'prediction' key"):
         predictions_and_scores({"label": 1}, 1)
+
+
+def test_row_count_of_every_shape():
+    assert row_count({"a": 1}) == 1
+    assert row_count([{"a": 1}] * 3) == 3
+    assert row_count(pd.DataFrame({"a": range(4)})) == 4
+    assert row_count(np.zeros((5, 2))) == 5
+    assert row_count(np.zeros(2)) == 1
+    assert row_count([]) == 0
+    for data in ("text", 3, None, np.zeros((2, 2, 2))):
+        with pytest.raises(RowShapeError):
+            row_count(data)
+
+
+def test_snapshots_keep_later_changes_out():
+    row, batch, array = {"a": 1}, [{"a": 1}], np.array([[1.0, 2.0]])
+    frame = pd.DataFrame({"a": [1]})
+    snapshots = [snapshot_rows(row), snapshot_rows(batch), snapshot_rows(array), snapshot_rows(frame)]
+    row["a"] = 2
+    batch.append({"a": 2})
+    array[0, 0] = 9.0
+    frame["added_later"] = [0]
+    assert feature_rows(snapshots[0]) == [{"a": 1}]
+    assert feature_rows(snapshots[1]) == [{"a": 1}]
+    assert feature_rows(snapshots[2], ["x", "y"]) == [{"x": 1.0, "y": 2.0}]
+    assert feature_rows(snapshots[3]) == [{"a": 1}]
+
+
+def test_arrays_need_matching_feature_names():
+    assert feature_rows(np.array([[1, 2], [3, 4]]), ["x", "y"]) == [{"x": 1, "y": 2}, {"x": 3, "y": 4}]
+    assert feature_rows(np.array([1.5, 2.5]), ("x", "y")) == [{"x": 1.5, "y": 2.5}]
+    with pytest.raises(RowShapeError, match="feature_names="):
+        feature_rows(np.array([[1, 2]]))
+    with pytest.raises(RowShapeError, match="does not match 3 feature names"):
+        feature_rows(np.array([[1, 2]]), ["x", "y", "z"])

@@ -4,9 +4,10 @@
 `promml exporter` turns the logs into drift and accuracy metrics.
 """
 
+from ._version import __version__
+from .estimator import monitor_estimator
 from .feedback import FeedbackError, record_feedback
 from .instrument import monitor
 from .prediction_ids import last_prediction_ids
 
-__all__ = ["FeedbackError", "last_prediction_ids", "monitor", "record_feedback"]
-__version__ = "0.1.0"
+__all__ = ["FeedbackError", "__version__", "last_prediction_ids", "monitor", "monitor_estimator", "record_feedback"]

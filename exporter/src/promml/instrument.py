@@ -1,7 +1,8 @@
 """`@promml.monitor`: metrics and a prediction log around any predict function, sync or async.
 
-The wrapper times the call, counts rows, observes scores and hands the rows to a background log writer. Nothing
-it does may change what predict returns or raises: failures of the monitoring are counted in
+The wrapper times the call, counts rows, observes scores and hands the call's rows to a background log writer.
+Only counting and observing happen on the calling thread; records are built on the writer's thread. Nothing it
+does may change what predict returns or raises: failures of the monitoring are counted in
 `ml_monitoring_errors_total{stage}` and logged once per stage, never propagated.
 """
 
@@ -11,37 +12,51 @@ import functools
 import inspect
 import logging
 import os
+import random
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from .instrument_metrics import BoundMetrics, bind_metrics
+from .instrument_metrics import LATENCY_BUCKETS, SCORE_BUCKETS, BoundMetrics, bind_metrics
 from .jsonl_writer import JsonlWriter, shared_writer
-from .prediction_ids import new_prediction_ids
-from .records import prediction_record
-from .rows import feature_rows, predictions_and_scores
+from .prediction_ids import CallIds, next_call_ids
+from .prediction_log import PredictionBatch
+from .rows import predictions_and_scores, row_count, snapshot_rows
 
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
-InputsReader = Callable[[tuple[Any, ...], dict[str, Any]], list[dict[str, Any]]]
-OutputsReader = Callable[[Any, int], tuple[list[Any], list[float | None]]]
+InputsReader = Callable[[tuple[Any, ...], dict[str, Any]], Any]
+OutputsReader = Callable[[Any, int], tuple[Any, Any]]
+"""(result, n_rows) -> (predictions, scores): sequences or numpy arrays of n_rows; scores may be None."""
 
 LOG_DIR_ENV = "PROMML_LOG_DIR"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREDICTIONS_FILE = "predictions.jsonl"
+CLASS_TYPES = (int, str, bool)
+"""Predictions of these types are classes and counted in `ml_predicted_class_total`; floats are regression."""
+
+
+def predictions_file(directory: str | os.PathLike[str]) -> Path:
+    """The prediction log of this process: one file per worker under a multiprocess server, so lines never mix."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        return Path(directory) / f"predictions-{os.getpid()}.jsonl"
+    return Path(directory) / PREDICTIONS_FILE
 
 
 def _default_inputs(skip_self: bool) -> InputsReader:
     index = 1 if skip_self else 0
 
-    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if len(args) > index:
-            return feature_rows(args[index])
+            return args[index]
         if len(kwargs) == 1:
-            return feature_rows(next(iter(kwargs.values())))
+            return next(iter(kwargs.values()))
         raise ValueError("cannot tell which argument holds the features; pass inputs= to monitor()")
 
     return read
@@ -51,16 +66,15 @@ class _Monitor:
     """What one decorated function records after each call."""
 
     def __init__(
-        self,
-        metrics: BoundMetrics,
-        writer: JsonlWriter | None,
-        read_inputs: InputsReader,
-        read_outputs: OutputsReader,
+        self, metrics: BoundMetrics, writer: JsonlWriter | None, read_inputs: InputsReader,
+        read_outputs: OutputsReader, *, feature_names: Sequence[str] | None, sample_rate: float,
     ) -> None:
         self.metrics = metrics
         self.writer = writer
         self.read_inputs = read_inputs
         self.read_outputs = read_outputs
+        self.feature_names = feature_names
+        self.sample_rate = sample_rate
         self._reported_stages: set[str] = set()
         self._count_written = metrics.log_written.inc
         self._count_failed = metrics.log_failed.inc
@@ -70,38 +84,65 @@ class _Monitor:
         self.metrics.error(type(error).__name__)
 
     def succeeded(self, started: float, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        self.metrics.latency.observe(time.perf_counter() - started)
+        metrics = self.metrics
+        metrics.latency.observe(time.perf_counter() - started)
         stage = "inputs"
         try:
-            rows = self.read_inputs(args, kwargs)
+            data = self.read_inputs(args, kwargs)
+            rows = row_count(data)
             stage = "outputs"
-            predictions, scores = self.read_outputs(result, len(rows))
+            predictions, scores = self.read_outputs(result, rows)
             stage = "metrics"
-            self.metrics.predictions.inc(len(rows))
-            observe = self.metrics.score.observe
-            for score in scores:
+            metrics.predictions.inc(rows)
+            metrics.batch_size.observe(rows)
+            if rows == 1:
+                score, prediction = None if scores is None else scores[0], predictions[0]
                 if score is not None:
-                    observe(score)
-            ids = new_prediction_ids(len(rows))
+                    metrics.score.observe(score)
+                if isinstance(prediction, CLASS_TYPES):
+                    metrics.predicted_class(prediction).inc()
+            else:
+                self._observe_batch(predictions, scores)
+            call = next_call_ids(rows)
             if self.writer is not None:
                 stage = "log"
-                self._log(ids, rows, predictions, scores)
+                self._log(call, data, predictions, scores)
         except Exception as error:  # monitoring must never break the model it watches
-            self.metrics.monitoring_error(stage)
+            metrics.monitoring_error(stage)
             if stage not in self._reported_stages:
                 self._reported_stages.add(stage)
-                logger.warning("promml: %s failed for model %s: %s", stage, self.metrics.labels[0], error)
+                logger.warning("promml: %s failed for model %s: %s", stage, metrics.labels[0], error)
 
-    def _log(self, ids: tuple[str, ...], rows: list[dict[str, Any]], predictions: list[Any], scores: list[Any]) -> None:
-        now = time.time()
-        model_name, model_version = self.metrics.labels
-        records = [
-            prediction_record(pid, now, model_name, model_version, row, prediction, score)
-            for pid, row, prediction, score in zip(ids, rows, predictions, scores, strict=True)
-        ]
+    def _observe_batch(self, predictions: Any, scores: Any) -> None:
+        """Whole-batch observation: numpy arrays stay in numpy, so a 10,000-row batch costs well under a millisecond."""
+        if isinstance(scores, np.ndarray):
+            self.metrics.score.observe_many(scores)
+        elif scores is not None:
+            self.metrics.score.observe_many([score for score in scores if score is not None])
+        if isinstance(predictions, np.ndarray) and predictions.dtype.kind in "iubU":
+            labels, counts = np.unique(predictions, return_counts=True)
+            class_counts = zip(labels.tolist(), counts.tolist(), strict=True)
+        elif isinstance(predictions, np.ndarray) and predictions.dtype.kind == "f":
+            return  # regression: no classes
+        else:
+            class_counts = Counter(p for p in predictions if isinstance(p, CLASS_TYPES)).items()
+        for label, count in class_counts:
+            self.metrics.predicted_class(label).inc(count)
+
+    def _log(self, call: CallIds, data: Any, predictions: Any, scores: Any) -> None:
+        rows = call[2]
+        keep = None
+        if self.sample_rate < 1.0:
+            keep = [index for index in range(rows) if random.random() < self.sample_rate]
+            if rows - len(keep):
+                self.metrics.log_sampled_out.inc(rows - len(keep))
+            if not keep:
+                return
+        batch = PredictionBatch(call, time.time(), self.metrics.labels, snapshot_rows(data), predictions, scores,
+                                feature_names=self.feature_names, keep=keep)
         assert self.writer is not None
-        if not self.writer.submit(records, self._count_written, self._count_failed):
-            self.metrics.log_dropped.inc(len(records))
+        if not self.writer.submit(batch, self._count_written, self._count_failed):
+            self.metrics.log_dropped.inc(len(batch))
 
 
 def monitor(
@@ -112,41 +153,60 @@ def monitor(
     log_dir: str | os.PathLike[str] | None = None,
     inputs: InputsReader | None = None,
     outputs: OutputsReader | None = None,
+    feature_names: Sequence[str] | None = None,
+    sample_rate: float = 1.0,
+    max_log_bytes: int | None = 100 * 2**20,
+    log_backups: int = 5,
+    latency_buckets: Sequence[float] = LATENCY_BUCKETS,
+    score_buckets: Sequence[float] = SCORE_BUCKETS,
     registry: CollectorRegistry = REGISTRY,
 ) -> Any:
     """Instrument a predict function (sync or async, function or method).
 
     - `model_name`, `model_version`: the label values of every metric and log record.
     - `log_dir`: where `predictions.jsonl` is appended; defaults to `$PROMML_LOG_DIR`; no directory, no log.
-    - `inputs(args, kwargs) -> list of feature dicts`: defaults to the first argument after `self`, read as a
-      dict (one row), a list of dicts or a pandas DataFrame (a batch).
+    - `inputs(args, kwargs)`: returns the call's features (a dict, a list of dicts, a DataFrame or an array);
+      defaults to the first argument after `self`.
     - `outputs(result, n_rows) -> (predictions, scores)`: defaults to reading `{"prediction", "score"}` dicts,
       a list of them, or plain predictions without scores.
+    - `feature_names`: column names of numpy-array inputs.
+    - `sample_rate`: share of rows written to the log (metrics always see every row).
+    - `max_log_bytes`, `log_backups`: size-based rotation of the log, and how many rotated files to keep.
+    - `latency_buckets`, `score_buckets`: histogram buckets, the same for every model of a registry.
     The ids given to the rows are available after the call from `promml.last_prediction_ids()`.
     """
+    if not 0.0 <= sample_rate <= 1.0:
+        raise ValueError(f"sample_rate must be within 0..1, got {sample_rate}")
 
     def decorate(target: F) -> F:
         directory = log_dir if log_dir is not None else os.environ.get(LOG_DIR_ENV)
-        writer = shared_writer(Path(directory) / PREDICTIONS_FILE) if directory else None
+        writer = (
+            shared_writer(predictions_file(directory), max_bytes=max_log_bytes, backup_count=log_backups)
+            if directory else None
+        )
         parameters = list(inspect.signature(target).parameters)
         skip_self = bool(parameters) and parameters[0] in ("self", "cls")
+        metrics = bind_metrics(model_name, model_version, registry, latency_buckets=latency_buckets,
+                               score_buckets=score_buckets)
         state = _Monitor(
-            bind_metrics(model_name, model_version, registry),
-            writer,
-            inputs or _default_inputs(skip_self),
-            outputs or predictions_and_scores,
+            metrics, writer, inputs or _default_inputs(skip_self), outputs or predictions_and_scores,
+            feature_names=feature_names, sample_rate=sample_rate,
         )
+        in_flight = metrics.in_flight
 
         if inspect.iscoroutinefunction(target):
 
             @functools.wraps(target)
             async def monitored_async(*args: Any, **kwargs: Any) -> Any:
+                in_flight.inc()
                 started = time.perf_counter()
                 try:
                     result = await target(*args, **kwargs)
                 except Exception as error:
                     state.failed(started, error)
                     raise
+                finally:
+                    in_flight.dec()
                 state.succeeded(started, args, kwargs, result)
                 return result
 
@@ -154,12 +214,15 @@ def monitor(
 
         @functools.wraps(target)
         def monitored(*args: Any, **kwargs: Any) -> Any:
+            in_flight.inc()
             started = time.perf_counter()
             try:
                 result = target(*args, **kwargs)
             except Exception as error:
                 state.failed(started, error)
                 raise
+            finally:
+                in_flight.dec()
             state.succeeded(started, args, kwargs, result)
             return result
 

@@ -1,9 +1,17 @@
-"""A JSON Lines appender that runs off the caller's thread through a bounded queue.
+"""A JSON Lines appender that runs off the caller's thread through a bounded queue, with size-based rotation.
 
-Why: a predict call must never wait on disk and a slow or broken disk must never grow memory without bound.
-`submit` only puts a batch on a bounded queue (or drops it and says so); one daemon thread serialises, writes and
-flushes. Durability: records reach the OS every `flush_interval` seconds and at interpreter exit; a hard crash
-may lose what was queued or buffered in that interval.
+Why: a predict call must never wait on disk, and a slow or broken disk must never grow memory without bound.
+`submit` appends a batch to a bounded deque (a single atomic append, far cheaper than `queue.Queue`'s lock and
+condition) or refuses it and says so; one daemon thread renders the records, writes and flushes. Records may be
+any sequence, including a lazy one that builds its dicts when iterated, so the rendering cost also stays off the
+calling thread.
+
+Durability: each drain of the queue is written and flushed to the OS before its rows are counted `written`, so the
+count never runs ahead of the file; a crash of the process loses only what was still queued (at most about
+`IDLE_POLL_SECONDS` of predictions when the disk keeps up). A process crash does not lose flushed lines; a machine
+crash may lose what the OS had not yet synced. Rotation: when the file passes `max_bytes` it is renamed to
+`<stem>.<UTC time>Z<suffix>` (still matched by the exporter's `<stem>*<suffix>` glob) and only the newest
+`backup_count` rotated files are kept.
 """
 
 from __future__ import annotations
@@ -13,9 +21,9 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +32,12 @@ logger = logging.getLogger(__name__)
 
 Outcome = Callable[[int], None]
 """Called with a row count when rows are written or fail to be written."""
+Batch = tuple[Sequence[Any], "Outcome", "Outcome"]
+
+IDLE_POLL_SECONDS = 0.01
+"""How long the writer sleeps when there is nothing to write: the latency of a write, not of a predict call."""
+MAX_BATCHES_PER_WRITE = 1000
+"""Batches rendered and written with one write and one flush: fewer system calls under load, bounded memory."""
 
 
 def _ignore(_: int) -> None:
@@ -42,33 +56,33 @@ class JsonlWriter:
         path: str | os.PathLike[str],
         *,
         max_queue_batches: int = 10_000,
-        flush_interval: float = 0.5,
         reopen_interval: float = 5.0,
+        max_bytes: int | None = None,
+        backup_count: int = 5,
     ) -> None:
         self.path = Path(path)
-        self.flush_interval = flush_interval
         self.reopen_interval = reopen_interval
-        self._queue: queue.Queue[tuple[Sequence[dict[str, Any]], Outcome, Outcome] | None] = queue.Queue(
-            maxsize=max_queue_batches
-        )
+        self.max_bytes = max_bytes
+        self.backup_count = backup_count
+        self._max_batches = max_queue_batches
+        self._pending: deque[Batch | None] = deque()
         self._file: TextIO | None = None
         self._next_open_attempt = 0.0
         self._failing = False
+        self._render_failing = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"promml-writer:{self.path.name}", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
-    def submit(
-        self, records: Sequence[dict[str, Any]], written: Outcome = _ignore, failed: Outcome = _ignore
-    ) -> bool:
-        """Queue records for writing without blocking; False means the queue was full and nothing was queued."""
-        if self._closed:
+    def submit(self, records: Sequence[Any], written: Outcome = _ignore, failed: Outcome = _ignore) -> bool:
+        """Queue records for writing without blocking; False means the queue was full and nothing was queued.
+
+        Under concurrent submits the bound may be passed by at most one batch per submitting thread.
+        """
+        if self._closed or len(self._pending) >= self._max_batches:
             return False
-        try:
-            self._queue.put_nowait((records, written, failed))
-        except queue.Full:
-            return False
+        self._pending.append((records, written, failed))
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -76,55 +90,70 @@ class JsonlWriter:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            logger.warning("promml: prediction log queue still full at exit; unwritten rows are lost")
-            return
+        self._pending.append(None)
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("promml: prediction log writer for %s did not finish in %.0fs", self.path, timeout)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Block until everything submitted so far is written and flushed (for tests and orderly shutdown)."""
+        if self._closed:
+            self._thread.join(timeout)
+            return
         done = threading.Event()
-        self._queue.put(([], lambda _: done.set(), lambda _: done.set()), timeout=timeout)
+        self._pending.append(([], lambda _: done.set(), lambda _: done.set()))
         done.wait(timeout)
 
     def _run(self) -> None:
-        last_flush = time.monotonic()
+        pending = self._pending
         while True:
-            try:
-                item = self._queue.get(timeout=self.flush_interval)
-            except queue.Empty:
-                item = ()
-            if item is None:
-                self._flush_file()
+            drained: list[Batch] = []
+            stop = False
+            while len(drained) < MAX_BATCHES_PER_WRITE:
+                try:
+                    item = pending.popleft()
+                except IndexError:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                drained.append(item)
+            if drained:
+                self._write(drained)
+            if stop:
                 self._close_file()
                 return
-            if item:
-                records, written, failed = item
-                self._write(records, written, failed)
-            if time.monotonic() - last_flush >= self.flush_interval:
-                self._flush_file()
-                last_flush = time.monotonic()
+            if not drained:
+                time.sleep(IDLE_POLL_SECONDS)
 
-    def _write(self, records: Sequence[dict[str, Any]], written: Outcome, failed: Outcome) -> None:
-        count = len(records)
+    def _write(self, batches: list[Batch]) -> None:
+        """Render, write and flush several batches at once; each is counted written only once the OS has it."""
+        rendered: list[tuple[str, Batch]] = []
+        for batch in batches:
+            records, _, failed = batch
+            try:
+                lines = "".join(json.dumps(record, separators=(",", ":"), default=str) + "\n" for record in records)
+            except Exception as error:  # a record that cannot be rendered fails its batch, never the writer
+                self._report_render_failure(error)
+                failed(len(records))
+                continue
+            rendered.append((lines, batch))
         try:
-            lines = "".join(json.dumps(record, separators=(",", ":"), default=str) + "\n" for record in records)
             handle = self._open()
-            if handle is None:
-                failed(count)
-                return
-            handle.write(lines)
-            if not records:
+            if handle is not None:
+                handle.write("".join(lines for lines, _ in rendered))
                 handle.flush()
-        except (OSError, ValueError, TypeError) as error:
+        except (OSError, ValueError) as error:
             self._report_failure(error)
             self._close_file()
-            failed(count)
+            handle = None
+        for _, (records, written, failed) in rendered:
+            (written if handle is not None else failed)(len(records))
+        if handle is None:
             return
         self._failing = False
-        written(count)
+        if self.max_bytes is not None and handle.tell() >= self.max_bytes:
+            self._rotate()
 
     def _open(self) -> TextIO | None:
         if self._file is not None:
@@ -141,20 +170,31 @@ class JsonlWriter:
             return None
         return self._file
 
-    def _flush_file(self) -> None:
-        if self._file is None:
-            return
-        try:
-            self._file.flush()
-        except OSError as error:
-            self._report_failure(error)
-            self._close_file()
+    def rotated_files(self) -> list[Path]:
+        """The rotated files of this log, oldest first (their names sort by time)."""
+        return sorted(self.path.parent.glob(f"{self.path.stem}.*Z{self.path.suffix}"))
+
+    def _rotate(self) -> None:
+        """Rename the full file aside (the exporter follows it by inode) and drop the oldest beyond backup_count."""
+        self._close_file()
+        now_ns = time.time_ns()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_ns // 1_000_000_000)) + f".{now_ns % 10**9:09d}Z"
+        os.replace(self.path, self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}"))
+        for old in self.rotated_files()[: -self.backup_count or None] if self.backup_count else self.rotated_files():
+            with contextlib.suppress(OSError):
+                old.unlink()
 
     def _close_file(self) -> None:
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
             self._file = None
+
+    def _report_render_failure(self, error: BaseException) -> None:
+        if not self._render_failing:
+            logger.warning("promml: cannot render prediction records for %s (%s); such rows are counted as failed",
+                           self.path, error)
+        self._render_failing = True
 
     def _report_failure(self, error: BaseException) -> None:
         if not self._failing:
@@ -166,11 +206,14 @@ _writers: dict[Path, JsonlWriter] = {}
 _writers_lock = threading.Lock()
 
 
-def shared_writer(path: str | os.PathLike[str]) -> JsonlWriter:
-    """One writer per file in the process, so every decorated function logging there shares a thread."""
+def shared_writer(path: str | os.PathLike[str], **options: Any) -> JsonlWriter:
+    """One writer per file in the process, so every decorated function logging there shares a thread.
+
+    `options` (see JsonlWriter) apply when the writer is created; later calls get the existing writer.
+    """
     key = Path(path).absolute()
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None or writer._closed:
-            writer = _writers[key] = JsonlWriter(key)
+            writer = _writers[key] = JsonlWriter(key, **options)
         return writer
