@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .prediction_ids import CallIds, format_ids
-from .records import prediction_record
+from .records import prediction_record, utc_timestamp
 from .rows import feature_rows
 
 
@@ -48,10 +48,11 @@ class PredictionBatch(Sequence[dict[str, Any]]):
         predictions = _plain_list(self.predictions)
         scores = [None] * len(ids) if self.scores is None else _plain_list(self.scores)
         name, version = self.model
+        timestamp = utc_timestamp(self.epoch_seconds)
         indices = range(len(ids)) if self.keep is None else self.keep
         for index in indices:
             yield prediction_record(ids[index], self.epoch_seconds, name, version, rows[index],
-                                    predictions[index], scores[index])
+                                    predictions[index], scores[index], timestamp=timestamp)
 
 
 def _plain_list(values: Any) -> list[Any]:

@@ -46,11 +46,16 @@ def prediction_record(
     features: dict[str, Any],
     prediction: Any,
     score: float | None,
+    *,
+    timestamp: str | None = None,
 ) -> dict[str, Any]:
-    """One prediction log record; `score` is left out when the model gives none."""
+    """One prediction log record; `score` is left out when the model gives none.
+
+    `timestamp`, when given, is `utc_timestamp(epoch_seconds)` already formatted (a batch formats it once).
+    """
     record = {
         "prediction_id": prediction_id,
-        "timestamp": utc_timestamp(epoch_seconds),
+        "timestamp": timestamp or utc_timestamp(epoch_seconds),
         "model_name": model_name,
         "model_version": model_version,
         "features": features,

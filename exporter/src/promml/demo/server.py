@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 import promml
 
+from ..exposition import metrics_registry
 from ..http_server import serve
 from . import data
 from .model import MODEL_NAME, MODEL_VERSION, CreditRiskModel, ImpossibleInput
@@ -133,7 +134,7 @@ def create_app(
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics_registry(registry)), mimetype=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> Any:
