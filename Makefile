@@ -44,6 +44,8 @@ down:
 
 bench: install
 	$(BIN)/python benchmarks/bench_instrument.py
+	$(BIN)/python benchmarks/bench_instrument.py --multiprocess
+	$(BIN)/python benchmarks/bench_load.py --seconds 60
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

@@ -80,3 +80,16 @@ def test_feedback_round_trip_and_validation():
         parse_feedback({"prediction_id": "id-1", "timestamp": utc_timestamp(EPOCH), "label": None})
     with pytest.raises(InvalidRecord, match="missing field\\(s\\): label"):
         parse_feedback({"prediction_id": "id-1", "timestamp": utc_timestamp(EPOCH)})
+
+
+def test_utc_timestamp_equals_datetime_formatting():
+    import random
+    from datetime import datetime, timezone
+
+    rng = random.Random(5)
+    moments = [0.0, 0.9999995, 1.0000005, 1_790_000_000.0, 1_790_000_000.9999999, 1_790_000_000.0000005]
+    moments += [rng.uniform(0, 4_000_000_000) for _ in range(20_000)]
+    moments += [1_790_000_000 + rng.random() for _ in range(20_000)]  # many within one second: the cached path
+    for moment in moments:
+        expected = datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert utc_timestamp(moment) == expected, moment

@@ -19,10 +19,27 @@ class InvalidRecord(ValueError):
     """A log record that does not follow the format; the message says which field and why."""
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def utc_timestamp(epoch_seconds: float) -> str:
-    """RFC 3339 UTC with microseconds, the timestamp format of every record."""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 UTC with microseconds, the timestamp format of every record.
+
+    Equal to `datetime.fromtimestamp(epoch_seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")` (rounded half
+    to even, as datetime does), but the date part is formatted once per second: the log writer calls this per row.
+    """
+    global _last_second
+    fraction, whole = math.modf(epoch_seconds)
+    seconds, micros = int(whole), round(fraction * 1e6)
+    if micros < 0:
+        seconds, micros = seconds - 1, micros + 1_000_000
+    elif micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    cached_second, prefix = _last_second
+    if cached_second != seconds:
+        prefix = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (seconds, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 def parse_timestamp(text: Any) -> float:
