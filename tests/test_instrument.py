@@ -2,6 +2,7 @@ import asyncio
 import json
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -276,14 +277,18 @@ def test_sampling_accounts_for_every_row_exactly(tmp_path, registry):
         promml.monitor(model_name="m", model_version="1", sample_rate=1.5)
 
 
-def test_an_unwritable_log_dir_never_breaks_predict(tmp_path, registry, caplog):
-    blocker = tmp_path / "file"
-    blocker.write_text("a file where the log directory should be")
-    predict = promml.monitor(model_name="m", model_version="1", registry=registry,
-                             log_dir=blocker / "logs")(lambda row: 1)
+@pytest.mark.parametrize("kind", ["missing", "read-only"])
+def test_an_unwritable_log_dir_never_breaks_predict(kind, tmp_path, registry, caplog):
+    if kind == "missing":  # cannot be created: a file stands where the directory should be
+        blocker = tmp_path / "file"
+        blocker.write_text("a file where the log directory should be")
+        log_dir = blocker / "logs"
+    else:  # sysfs refuses new files even to root
+        log_dir = Path("/sys")
+    predict = promml.monitor(model_name="m", model_version="1", registry=registry, log_dir=log_dir)(lambda row: 1)
     for _ in range(50):
         assert predict({"a": 1}) == 1
-    shared_writer(blocker / "logs" / "predictions.jsonl").flush()
+    shared_writer(log_dir / "predictions.jsonl").flush()
     assert sample(registry, "ml_predictions_total") == 50
     assert sample(registry, "ml_prediction_log_records_total", outcome="failed") == 50
     assert len([r for r in caplog.records if "cannot write" in r.getMessage()]) == 1
