@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,9 @@ SECRETS_DIR = "/etc/alertmanager/secrets"
 DEMO_SLACK_URL = "http://receiver:9096/slack/demo"
 DEMO_ROUTING_KEY = "demo0000000000000000000000000000"
 DRIFT_RUNBOOK = "https://github.com/promml/promml/blob/main/docs/runbooks/DataDriftDetected.md"
+RECEIVERS_BY_SEVERITY = {
+    "critical": "pagerduty-critical,slack-critical", "warning": "slack-warning", "none": "null",
+}
 
 
 def require(binary: str) -> str:
@@ -157,6 +161,79 @@ def test_critical_inhibits_warning_of_the_same_alert_model_and_feature(repo_root
         "source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
         "equal": ["alertname", "model_name", "feature_name"],
     }]
+
+
+def alert_rules(repo_root: Path) -> list[dict[str, Any]]:
+    return [
+        rule
+        for group in yaml.safe_load((repo_root / "prometheus" / "rules" / "alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def matches(matcher: str, labels: dict[str, str]) -> bool:
+    """Alertmanager's matcher semantics for `name="v"`, `!=`, `=~` and `!~` (regexes anchored, missing label = "")."""
+    parsed = re.fullmatch(r'\s*(\w+)\s*(=~|!~|!=|=)\s*"(.*)"\s*', matcher)
+    assert parsed, f"unsupported matcher {matcher!r}"
+    name, operator, value = parsed.groups()
+    actual = labels.get(name, "")
+    if operator in ("=~", "!~"):
+        found = re.fullmatch(value, actual) is not None
+        return found if operator == "=~" else not found
+    return (actual == value) if operator == "=" else (actual != value)
+
+
+def test_every_two_level_alert_is_covered_by_an_inhibit_rule(repo_root: Path) -> None:
+    """For each alert with a critical and a warning rule, some inhibit rule takes the critical one as source and the
+    warning as target, and compares labels both levels carry alike (the rules are checked to share their label
+    set in test_prometheus_config.py): checked on the config, without Alertmanager."""
+    levels: dict[str, dict[str, dict[str, str]]] = {}
+    for rule in alert_rules(repo_root):
+        labels = {"alertname": rule["alert"], **rule["labels"]}
+        levels.setdefault(rule["alert"], {})[rule["labels"]["severity"]] = labels
+    two_level = {name: found for name, found in levels.items() if {"critical", "warning"} <= set(found)}
+    assert sorted(two_level) == ["DataDriftDetected", "HighPredictionLatency", "PredictionErrorRateHigh"]
+    inhibit_rules = shipped(repo_root)["inhibit_rules"]
+    for name, by_severity in two_level.items():
+        critical, warning = by_severity["critical"], by_severity["warning"]
+        covering = [
+            rule for rule in inhibit_rules
+            if all(matches(m, critical) for m in rule["source_matchers"])
+            and all(matches(m, warning) for m in rule["target_matchers"])
+            and "alertname" in rule["equal"]
+        ]
+        assert covering, f"no inhibit rule silences the warning {name} while its critical one fires"
+        # The warning must not inhibit the critical one in return.
+        assert not [
+            rule for rule in inhibit_rules
+            if all(matches(m, warning) for m in rule["source_matchers"])
+            and all(matches(m, critical) for m in rule["target_matchers"])
+        ], name
+
+
+def test_matches() -> None:
+    labels = {"severity": "critical", "alertname": "DataDriftDetected"}
+    assert matches('severity="critical"', labels) and not matches('severity="warning"', labels)
+    assert matches('severity!="warning"', labels) and matches('feature_name=""', labels)
+    assert matches('alertname=~"Data.*"', labels) and not matches('alertname=~"Drift"', labels)
+    assert matches('alertname!~"Model.*"', labels)
+
+
+@pytest.mark.parametrize("severity", sorted(RECEIVERS_BY_SEVERITY))
+def test_amtool_routes_every_alert_of_a_severity(amtool: str, repo_root: Path, severity: str) -> None:
+    """Each alert rule's own labels, as Prometheus sends them, reach the receivers of its severity."""
+    config = repo_root / "alertmanager" / "alertmanager.yml"
+    receivers = RECEIVERS_BY_SEVERITY[severity]
+    rules = [rule for rule in alert_rules(repo_root) if rule["labels"]["severity"] == severity]
+    assert rules
+    for rule in rules:
+        labels = [f"alertname={rule['alert']}", *(f"{key}={value}" for key, value in rule["labels"].items()),
+                  "model_name=credit-risk"]
+        result = run([amtool, "config", "routes", "test", f"--config.file={config}",
+                      f"--verify.receivers={receivers}", *labels])
+        assert result.returncode == 0, f"{rule['alert']}: {result.stdout}{result.stderr}"
+        assert result.stdout.strip() == receivers, rule["alert"]
 
 
 @pytest.mark.parametrize(
@@ -364,6 +441,9 @@ def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox])
         alert("DataDriftDetected", "warning", feature_name="income"),  # inhibited by the critical one
         alert("ModelAccuracyLow", "warning"),
         alert("Watchdog", "none"),
+        # A two-level alert without feature_name: the label is missing on both, which counts as equal.
+        alert("HighPredictionLatency", "critical"),
+        alert("HighPredictionLatency", "warning"),
     ])
     (page,) = wait_for("a PagerDuty trigger", lambda: inbox.bodies("/pagerduty", "DataDriftDetected"))
     assert page["routing_key"] == DEMO_ROUTING_KEY  # read from the file, whitespace stripped
@@ -385,6 +465,10 @@ def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox])
     twin = get_alerts(url, 'alertname="DataDriftDetected"', 'severity="warning"')
     assert [item["status"]["state"] for item in twin] == ["suppressed"]
     assert inbox.bodies("/slack", "DataDriftDetected", "(warning) Status") == []  # inhibited by the critical one
+    wait_for("the latency page", lambda: inbox.bodies("/pagerduty", "HighPredictionLatency"))
+    latency_warning = get_alerts(url, 'alertname="HighPredictionLatency"', 'severity="warning"')
+    assert [item["status"]["state"] for item in latency_warning] == ["suppressed"]
+    assert inbox.bodies("/slack", "HighPredictionLatency", "(warning) Status") == []
 
     ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
     post_alerts(url, [{**drift, "endsAt": ended}])

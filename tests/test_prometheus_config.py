@@ -17,11 +17,33 @@ import pytest
 import yaml
 
 RUNBOOK_URL = "https://github.com/promml/promml/blob/main/docs/runbooks/{}.md"
-EXPECTED_ALERTS = {  # name: (severity, for)
-    "DataDriftDetected": ("critical", "5m"),
-    "ModelAccuracyLow": ("warning", "10m"),
-    "HighPredictionLatency": ("critical", "5m"),
-    "Watchdog": ("none", None),
+EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sharing one name
+    ("DataDriftDetected", "critical", "5m"),
+    ("DataDriftDetected", "warning", "15m"),
+    ("ModelAccuracyLow", "warning", "10m"),
+    ("HighPredictionLatency", "critical", "5m"),
+    ("HighPredictionLatency", "warning", "10m"),
+    ("PredictionErrorRateHigh", "critical", "5m"),
+    ("PredictionErrorRateHigh", "warning", "10m"),
+    ("PromMLExporterDown", "critical", "5m"),
+    ("ModelServerDown", "critical", "2m"),
+    ("PredictionLogStale", "warning", "5m"),
+    ("PredictionLogDropping", "warning", "10m"),
+    ("ExporterReadErrors", "warning", "15m"),
+    ("ExporterRecomputeStale", "warning", "5m"),
+    ("LabelsNotArriving", "warning", "1h"),
+    ("MonitoringErrors", "warning", "5m"),
+    ("Watchdog", "none", None),
+}
+RECORDING_RULES = {
+    "model:ml_predictions:rate5m",
+    "model:ml_prediction_latency_seconds_count:rate5m",
+    "model:ml_prediction_errors:rate5m",
+    "model:ml_prediction_errors_per_calls:ratio_rate5m",
+    "model:ml_prediction_latency_seconds:p50_5m",
+    "model:ml_prediction_latency_seconds:p95_5m",
+    "model:ml_prediction_latency_seconds:p99_5m",
+    "model_log:ml_exporter_read_errors_per_records:ratio_rate5m",
 }
 
 
@@ -105,8 +127,35 @@ def test_promtool_unit_tests_catch_a_wrong_expectation(promtool: str, repo_root:
 
 
 def test_the_expected_alerts_with_their_severity_and_for(repo_root: Path) -> None:
-    found = {rule["alert"]: (rule["labels"]["severity"], rule.get("for")) for rule in alert_rules(repo_root)}
-    assert found == EXPECTED_ALERTS
+    found = [(rule["alert"], rule["labels"]["severity"], rule.get("for")) for rule in alert_rules(repo_root)]
+    assert len(found) == len(set(found))
+    assert set(found) == EXPECTED_ALERTS
+
+
+def threshold_table(repo_root: Path) -> set[tuple[str, str | None, str]]:
+    """(alert, for, severity) of every row of the table at the top of alerts.yml that names a `for` or severity.
+
+    A row with an empty alert column continues the alert above it (its second level, or a wrapped reason).
+    """
+    rows = set()
+    alert = ""
+    for line in (repo_root / "prometheus" / "rules" / "alerts.yml").read_text().splitlines():
+        if not line.startswith("# |") or line.startswith("# |--"):
+            continue
+        cells = [cell.strip() for cell in line[2:].strip().strip("|").split("|")]
+        if cells[0] == "alert":
+            continue
+        alert = cells[0] or alert
+        duration, severity = cells[2], cells[3]
+        if severity:
+            rows.add((alert, duration or None, severity))
+    return rows
+
+
+def test_the_threshold_table_lists_every_rule_with_its_for_and_severity(repo_root: Path) -> None:
+    """The table at the top of alerts.yml is the one documented place for thresholds: it must match the rules."""
+    rules = {(rule["alert"], rule.get("for"), rule["labels"]["severity"]) for rule in alert_rules(repo_root)}
+    assert threshold_table(repo_root) == rules
 
 
 def test_every_alert_has_severity_summary_description_and_a_runbook(repo_root: Path) -> None:
@@ -120,22 +169,51 @@ def test_every_alert_has_severity_summary_description_and_a_runbook(repo_root: P
 
 
 def test_drift_description_names_the_feature_and_the_value(repo_root: Path) -> None:
-    (drift,) = [rule for rule in alert_rules(repo_root) if rule["alert"] == "DataDriftDetected"]
-    assert "{{ $labels.feature_name }}" in drift["annotations"]["description"]
-    assert '{{ printf "%.2f" $value }}' in drift["annotations"]["description"]
+    drifts = [rule for rule in alert_rules(repo_root) if rule["alert"] == "DataDriftDetected"]
+    assert len(drifts) == 2
+    for drift in drifts:
+        assert "{{ $labels.feature_name }}" in drift["annotations"]["description"]
+        assert '{{ printf "%.2f" $value }}' in drift["annotations"]["description"]
+
+
+def test_two_level_alerts_differ_only_in_thresholds_and_for(repo_root: Path) -> None:
+    """Both levels must carry the same labels, or the inhibit rule (equal on alertname, model, feature) misses."""
+    by_name: dict[str, dict[str, dict[str, Any]]] = {}
+    for rule in alert_rules(repo_root):
+        by_name.setdefault(rule["alert"], {})[rule["labels"]["severity"]] = rule
+    two_level = {name: levels for name, levels in by_name.items() if len(levels) > 1}
+    assert sorted(two_level) == ["DataDriftDetected", "HighPredictionLatency", "PredictionErrorRateHigh"]
+    number = re.compile(r"\b\d+(?:\.\d+)?\b")
+    for name, levels in two_level.items():
+        assert set(levels) == {"critical", "warning"}, name
+        critical, warning = levels["critical"], levels["warning"]
+        assert number.sub("N", critical["expr"]) == number.sub("N", warning["expr"]), name
+        assert {**critical["labels"], "severity": None} == {**warning["labels"], "severity": None}, name
+        assert critical["annotations"]["runbook_url"] == warning["annotations"]["runbook_url"], name
 
 
 def test_every_alert_is_tested_firing_and_not_firing(repo_root: Path) -> None:
-    firing: set[str] = set()
+    """Every rule (each level of a two-level alert) fires in some case; every alert stays silent in another."""
+    firing: set[tuple[str, str]] = set()
     silent: set[str] = set()
     for path in unit_test_files(repo_root):
         for case in yaml.safe_load(path.read_text())["tests"]:
             for check in case.get("alert_rule_test", []):
-                (firing if check.get("exp_alerts") else silent).add(check["alertname"])
-    names = {rule["alert"] for rule in alert_rules(repo_root)}
-    assert names - firing == set(), "alerts never expected to fire in prometheus/tests/"
+                if not check.get("exp_alerts"):
+                    silent.add(check["alertname"])
+                for alert in check.get("exp_alerts") or []:
+                    firing.add((check["alertname"], alert["exp_labels"]["severity"]))
+    rules = {(rule["alert"], rule["labels"]["severity"]) for rule in alert_rules(repo_root)}
+    assert rules - firing == set(), "alert rules never expected to fire in prometheus/tests/"
     # Watchdog always fires: there is no case where it stays silent.
-    assert names - silent == {"Watchdog"}, "alerts never expected to stay silent in prometheus/tests/"
+    assert {name for name, _ in rules} - silent == {"Watchdog"}, "alerts never expected to stay silent"
+
+
+def test_every_unit_test_group_has_a_unique_descriptive_name(repo_root: Path) -> None:
+    for path in unit_test_files(repo_root):
+        names = [case.get("name", "") for case in yaml.safe_load(path.read_text())["tests"]]
+        assert all(len(name.split()) >= 3 for name in names), f"{path.name}: {names}"
+        assert len(set(names)) == len(names), path.name
 
 
 def test_recording_rules_are_documented_and_tested(repo_root: Path) -> None:
@@ -144,12 +222,10 @@ def test_recording_rules_are_documented_and_tested(repo_root: Path) -> None:
         for group in yaml.safe_load((repo_root / "prometheus" / "rules" / "recording.yml").read_text())["groups"]
         for rule in group["rules"]
     }
-    assert recorded == {
-        "model:ml_predictions:rate5m",
-        "model:ml_prediction_errors:rate5m",
-        "model:ml_prediction_latency_seconds:p95_5m",
-    }
-    documented = set(re.findall(r"^\| `(model:[^`]+)` \|", (repo_root / "docs" / "metrics.md").read_text(), re.M))
+    assert recorded == RECORDING_RULES
+    for name in recorded:
+        assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", name), f"{name} is not level:metric:operations"
+    documented = set(re.findall(r"^\| `(\w+:[^`]+)` \|", (repo_root / "docs" / "metrics.md").read_text(), re.M))
     assert recorded <= documented
     tested = {
         check["expr"].split("{")[0].strip()
