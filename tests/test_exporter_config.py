@@ -19,6 +19,7 @@ def test_minimal_config_gets_documented_defaults():
     assert config.feedback_logs == ()
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9102)
     assert (config.window_seconds, config.slot_seconds, config.recompute_interval_seconds) == (3600, 60, 15)
+    assert config.checkpoint_path is None  # no checkpoint: every start reads the logs from their start
 
 
 def test_full_config_from_file(tmp_path):
@@ -51,6 +52,8 @@ def test_full_config_from_file(tmp_path):
         ({"listen": "9102"}, "listen: expected HOST:PORT"),
         ({"listen": "0.0.0.0:99999"}, "listen: expected HOST:PORT"),
         ({"max_pending_predictions": 0}, "max_pending_predictions: expected a positive integer"),
+        ({"checkpoint_path": ""}, "checkpoint_path: expected a non-empty string"),
+        ({"checkpoint_path": ["a"]}, "checkpoint_path: expected a non-empty string"),
     ],
 )
 def test_bad_values_name_the_key(change, message):
@@ -71,3 +74,11 @@ def test_unreadable_or_invalid_files(tmp_path):
     (tmp_path / "bad.yml").write_text("model_name: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yml")
+
+
+def test_checkpoint_path_is_resolved_against_the_config_folder():
+    assert parse_config({**MINIMAL, "checkpoint_path": "state/checkpoint.json"}, Path("/etc/promml")).checkpoint_path \
+        == Path("/etc/promml/state/checkpoint.json")
+    assert parse_config({**MINIMAL, "checkpoint_path": "/var/lib/promml/c.json"}).checkpoint_path == Path(
+        "/var/lib/promml/c.json"
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from pathlib import Path
 
@@ -10,9 +12,10 @@ import numpy as np
 import pytest
 
 from promml.baseline import build_baseline, parse_baseline
+from promml.exporter.checkpoint import load_checkpoint
 from promml.exporter.config import ExporterConfig
-from promml.exporter.service import ExporterService
-from promml.records import feedback_record, prediction_record
+from promml.exporter.service import ExporterService, parse_line
+from promml.records import PREDICTION_FIELDS, feedback_record, parse_prediction, prediction_record
 
 START = 1_700_000_000.0
 
@@ -88,19 +91,19 @@ def test_reads_lines_and_counts_every_status(tmp_path, baseline):
         feedback_record("p4", START, 1),  # its prediction was another model's, so it is unknown here
         feedback_record("nobody", START, 0),
         "[1,",
-        {"prediction_id": "p1", "timestamp": "2024-01-01T00:00:00Z", "label": None},
+        {"prediction_id": "p1", "timestamp": "2024-01-01T00:00:00Z", "label": None},  # null is no label
     )
     service.read_logs()
     assert dict(service.record_counts) == {
         ("predictions", "ok"): 2,
         ("predictions", "invalid_json"): 1,
-        ("predictions", "invalid_record"): 1,
+        ("predictions", "missing_field"): 1,
         ("predictions", "other_model"): 2,
         ("predictions", "oversized"): 1,
         ("feedback", "ok"): 2,
         ("feedback", "unknown_prediction_id"): 2,
         ("feedback", "invalid_json"): 1,
-        ("feedback", "invalid_record"): 1,
+        ("feedback", "invalid_type"): 1,
         ("feedback", "oversized"): 0,
     }
     assert service.window.pending == 0
@@ -159,3 +162,162 @@ def test_health_follows_the_work_loop(tmp_path, baseline, caplog):
     finally:
         service.stop()
     assert service.is_healthy() is False  # stopped
+
+
+VALID = json.dumps(predicted("v", START))
+
+
+def with_field(key: str, value) -> bytes:
+    record = json.loads(VALID)
+    record[key] = value
+    return json.dumps(record).encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        (VALID.encode(), "ok"),
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe{}", "invalid_json"),  # not UTF-8
+        (b"[" * 100_000, "invalid_json"),  # nested deeper than the decoder can go
+        (b"[1, 2]", "invalid_type"),  # JSON, but not an object
+        (b'{"prediction_id": "p"}', "missing_field"),
+        (with_field("prediction_id", 7), "invalid_type"),
+        (with_field("timestamp", "yesterday"), "invalid_type"),
+        (with_field("timestamp", "2024-01-01T00:00:00"), "invalid_type"),  # no UTC offset
+        (with_field("features", [1, 2]), "invalid_type"),
+        (with_field("features", {"x": {"nested": 1}}), "invalid_type"),
+        (with_field("score", "high"), "invalid_type"),
+        (with_field("model_name", None), "invalid_type"),
+        (VALID.replace('"x": 0.0', '"x": NaN').encode(), "non_finite"),
+        (VALID.replace('"x": 0.0', '"x": -Infinity').encode(), "non_finite"),
+        (VALID.replace('"score": 0.9', '"score": 1e999').encode(), "non_finite"),  # parses as inf
+        (VALID.replace('"x": 0.0', '"x": 1' + "0" * 400).encode(), "non_finite"),  # no float holds it
+        (VALID.replace('"prediction": 1', '"prediction": NaN').encode(), "non_finite"),
+    ],
+)
+def test_each_bad_line_has_its_reason(line, status):
+    assert parse_line(line, parse_prediction, PREDICTION_FIELDS)[0] == status
+
+
+def test_a_second_label_for_the_same_prediction_is_a_duplicate(tmp_path, baseline):
+    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(START))
+    append(tmp_path / "predictions.jsonl", predicted("p1", START, prediction=1))
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START, 1), feedback_record("p1", START + 1, 0))
+    service.read_logs()
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START + 2, 0), feedback_record("p2", START, 0))
+    service.read_logs()
+    counts = {status: n for (log, status), n in service.record_counts.items() if log == "feedback" and n}
+    assert counts == {"ok": 1, "duplicate_feedback": 2, "unknown_prediction_id": 1}
+    service.recompute()
+    assert (service.published.snapshot.labeled, service.published.snapshot.accuracy) == (1, 1.0)  # the first label
+
+
+def test_a_label_for_a_prediction_that_left_the_window_is_unknown_not_duplicate(tmp_path, baseline):
+    clock = FakeClock(START)
+    service = ExporterService(make_config(tmp_path), baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("p1", START))
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START, 1))
+    service.read_logs()
+    clock.now = START + 200  # window 60 s: p1 and its label are forgotten
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START + 200, 1))
+    service.read_logs()
+    assert service.record_counts[("feedback", "unknown_prediction_id")] == 1
+    assert service.record_counts[("feedback", "duplicate_feedback")] == 0
+
+
+def checkpointed_config(tmp_path: Path, **overrides) -> ExporterConfig:
+    return make_config(tmp_path, checkpoint_path=tmp_path / "state" / "checkpoint.json", **overrides)
+
+
+def test_a_killed_exporter_resumes_without_losing_or_double_counting(tmp_path, baseline):
+    """Lines read after the last checkpoint are read again after a kill, and counted once in all."""
+    clock = FakeClock(START)
+    config = checkpointed_config(tmp_path)
+    first = ExporterService(config, baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("p1", START - 1, prediction=1), "{bad",
+           predicted("p2", START - 1, prediction=0))
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START, 1))
+    first.step()  # reads, recomputes and saves the checkpoint
+    assert load_checkpoint(config.checkpoint_path).record_counts[("predictions", "ok")] == 2
+    append(tmp_path / "predictions.jsonl", predicted("p3", START, prediction=1))
+    append(tmp_path / "feedback.jsonl", feedback_record("p2", START, 1), feedback_record("p1", START, 0))
+    first.read_logs()  # counted in memory only: then the process is killed (no stop, no save)
+    assert first.record_counts[("predictions", "ok")] == 3
+
+    clock.now = START + 5
+    second = ExporterService(config, baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("p4", START + 4, prediction=0))
+    append(tmp_path / "feedback.jsonl", feedback_record("p4", START + 5, 0))
+    second.read_logs()
+    second.recompute()
+    assert {key: n for key, n in second.record_counts.items() if n} == {
+        ("predictions", "ok"): 4,
+        ("predictions", "invalid_json"): 1,
+        ("feedback", "ok"): 3,
+        ("feedback", "duplicate_feedback"): 1,
+    }
+    snapshot = second.published.snapshot
+    assert (snapshot.predictions, snapshot.labeled, snapshot.correct) == (4, 3, 2)  # the window was rebuilt
+    assert second.window.pending == 1  # p3 still waits for its label
+
+
+def test_stop_saves_a_checkpoint_that_a_restart_goes_on_from(tmp_path, baseline):
+    config = checkpointed_config(tmp_path)
+    first = ExporterService(config, baseline, clock=FakeClock(START))
+    append(tmp_path / "predictions.jsonl", predicted("p1", START), predicted("p2", START))
+    first.read_logs()
+    first.stop()
+    saved = load_checkpoint(config.checkpoint_path)
+    assert saved.record_counts[("predictions", "ok")] == 2
+    assert [p.offset for p in saved.positions["predictions"]] == [os.path.getsize(tmp_path / "predictions.jsonl")]
+    second = ExporterService(config, baseline, clock=FakeClock(START))
+    second.read_logs()
+    second.recompute()
+    assert second.record_counts[("predictions", "ok")] == 2
+    assert second.published.snapshot.predictions == 2
+
+
+def test_records_older_than_the_window_are_not_read_again_after_a_restart(tmp_path, baseline):
+    """The checkpoint's marks let a restart skip what can no longer be in the window."""
+    clock = FakeClock(START)
+    config = checkpointed_config(tmp_path, window_seconds=60.0, slot_seconds=10.0)
+    first = ExporterService(config, baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("old", START))
+    first.read_logs()
+    first.save_checkpoint()  # marks: the file was read up to here at START
+    clock.now = START + 1000
+    append(tmp_path / "predictions.jsonl", predicted("new", START + 1000))
+    first.read_logs()
+    first.save_checkpoint()
+    (position,) = load_checkpoint(config.checkpoint_path).positions["predictions"]
+    size_after_old = len(json.dumps(predicted("old", START))) + 1
+    assert position.marks == ((START, size_after_old), (START + 1000, os.path.getsize(tmp_path / "predictions.jsonl")))
+    second = ExporterService(config, baseline, clock=clock)
+    result = second._predictions.poll()
+    assert [json.loads(line)["prediction_id"] for line in result.replayed] == ["new"]
+
+
+def test_an_unusable_checkpoint_is_ignored_with_a_warning(tmp_path, baseline, caplog):
+    config = checkpointed_config(tmp_path)
+    config.checkpoint_path.parent.mkdir()
+    append(tmp_path / "predictions.jsonl", predicted("p1", START))
+    for content in ("{broken", json.dumps({"format": "something else"})):
+        config.checkpoint_path.write_text(content)
+        with caplog.at_level(logging.WARNING):
+            service = ExporterService(config, baseline, clock=FakeClock(START))
+        assert "ignoring checkpoint" in caplog.text
+        service.read_logs()
+        assert service.record_counts[("predictions", "ok")] == 1  # read from the start, counted from zero
+
+
+def test_a_checkpoint_of_another_model_is_not_used(tmp_path, baseline, caplog):
+    append(tmp_path / "predictions.jsonl", predicted("p1", START))
+    other = ExporterService(checkpointed_config(tmp_path, model_version="0"), baseline, clock=FakeClock(START))
+    other.read_logs()
+    other.stop()
+    with caplog.at_level(logging.WARNING):
+        service = ExporterService(checkpointed_config(tmp_path), baseline, clock=FakeClock(START))
+    assert "another model" in caplog.text
+    service.read_logs()
+    assert service.record_counts[("predictions", "ok")] == 1

@@ -29,6 +29,7 @@ class ExporterConfig:
     recompute_interval_seconds: float = 15.0
     poll_interval_seconds: float = 1.0
     max_pending_predictions: int = 1_000_000
+    checkpoint_path: Path | None = None
 
 
 _REQUIRED = ("model_name", "model_version", "baseline", "prediction_logs")
@@ -40,6 +41,7 @@ _OPTIONAL = (
     "recompute_interval_seconds",
     "poll_interval_seconds",
     "max_pending_predictions",
+    "checkpoint_path",
 )
 
 
@@ -101,6 +103,10 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
     def resolve(pattern: str) -> str:
         return str(base_dir / pattern) if not Path(pattern).is_absolute() else pattern
 
+    checkpoint_path = None
+    if raw.get("checkpoint_path") is not None:
+        checkpoint_path = Path(resolve(_string(raw, "checkpoint_path")))
+
     return ExporterConfig(
         model_name=_string(raw, "model_name"),
         model_version=_string(raw, "model_version"),
@@ -116,6 +122,7 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
         ),
         poll_interval_seconds=_positive(raw, "poll_interval_seconds", ExporterConfig.poll_interval_seconds),
         max_pending_predictions=max_pending,
+        checkpoint_path=checkpoint_path,
     )
 
 

@@ -1,81 +1,261 @@
-"""Follow JSON Lines files the way `tail -F` does, returning only complete lines.
+"""Follow JSON Lines files the way `tail -F` does, returning only complete lines, and resume after a restart.
 
 Why not just read to the end: writers append in chunks, so the last line may be partial; log rotation replaces a
-file by rename (a new inode at the same path) or empties it in place (copy-truncate); globs pick up files that
-appear later. Lines longer than `max_line_bytes` are skipped and counted instead of growing memory.
+file by rename (a new inode at the same path) or copies it aside and empties it in place (copy-truncate); globs
+pick up files that appear later. Lines longer than `max_line_bytes` are skipped and counted instead of growing
+memory.
+
+A file is known by its (device, inode) and by a fingerprint of its first bytes. The fingerprint tells an emptied
+and rewritten file from one that only grew, a reused inode from the file a checkpoint remembers, and a copy from a
+new file: a file that appears with the same first bytes as a followed one is that file's copy (logrotate's
+`copytruncate`). A copy is not read while its original is intact (every line is read from the original); when the
+original is truncated or disappears, the copy takes over from the original's position, so the lines written before
+the truncate that were not yet read are read from the copy, once.
+
+After a restart (`restore`), each file is read again from a position early enough to hold every record still in
+the sliding window (a "mark": the read position at some past time), so the window can be rebuilt; lines before the
+checkpointed position come back as `replayed` (for the window only, already counted), later ones as `lines`.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 READ_CHUNK_BYTES = 1 << 20
+"""Bytes read from a file at a time."""
+
+MAX_LINE_BYTES = 1 << 20
+"""Longest line used; longer ones are skipped and counted as `oversized`, so a runaway writer cannot grow memory."""
+
+POLL_BUDGET_BYTES = 64 << 20
+"""Bytes read in one poll at most, so one round of the work loop stays short."""
+
+FINGERPRINT_BYTES = 256
+"""How many first bytes identify a file's content. A record's `prediction_id` lies within them, so two different
+logs never share them; an emptied and rewritten file is told from one that grew by a change in them."""
+
+FileKey = tuple[int, int]
+"""(st_dev, st_ino): a file's identity while it exists."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """SHA-256 of a file's first `length` bytes (at most FINGERPRINT_BYTES); length 0 matches nothing."""
+
+    length: int
+    sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Fingerprint:
+        return cls(len(data), hashlib.sha256(data).hexdigest())
+
+    def matches(self, handle: BinaryIO) -> bool:
+        """Does the open file start with the bytes this fingerprint was taken from?"""
+        if self.length == 0:
+            return False
+        head = os.pread(handle.fileno(), self.length, 0)
+        return len(head) == self.length and hashlib.sha256(head).hexdigest() == self.sha256
+
+
+NO_FINGERPRINT = Fingerprint.of(b"")
+
+READ_ELSEWHERE: FileKey = (-1, -1)
+"""`copy_of` of a copy whose content was read from its original, or from another copy: it is never read."""
+
+
+@dataclass(frozen=True)
+class FilePosition:
+    """What a checkpoint keeps of one followed file.
+
+    `offset` is where the first line not yet used begins; every line before it was counted. When that line is an
+    oversized one already counted, `oversized_line_counted` says so. `marks` are (time, offset) pairs: the file
+    was read up to `offset` at `time`, so records stamped after `time` lie after `offset`. `copy_of` names the
+    original of a copy that is not read while the original is intact.
+    """
+
+    dev: int
+    inode: int
+    path: str
+    offset: int
+    oversized_line_counted: bool
+    fingerprint: Fingerprint
+    marks: tuple[tuple[float, int], ...] = ()
+    copy_of: FileKey | None = None
+
+
+@dataclass
+class ReadResult:
+    """Complete lines read in one poll: new ones, ones read again to rebuild the window, and oversized ones."""
+
+    lines: list[bytes] = field(default_factory=list)
+    replayed: list[bytes] = field(default_factory=list)
+    oversized: int = 0
 
 
 @dataclass
 class _FollowedFile:
     path: str
-    handle: BinaryIO
-    key: tuple[int, int]
-    offset: int = 0
+    key: FileKey
+    handle: BinaryIO | None = None  # None: restored from a checkpoint, opened at the next poll
+    offset: int = 0  # bytes read from the file
+    line_start: int = 0  # where the line being read begins
     partial: bytes = b""
-    skipping_oversized: bool = False
+    skipping: bool = False  # inside an oversized line, dropping bytes until its end
+    fingerprint: Fingerprint = NO_FINGERPRINT
+    count_from: int = 0  # lines beginning before it were counted before a restart: they are replayed
+    oversized_counted_at: int = -1  # an oversized line beginning here was counted before a restart
+    marks: list[tuple[float, int]] = field(default_factory=list)
+    copy_of: FileKey | None = None
 
 
-@dataclass
-class ReadResult:
-    """Complete lines read in one poll, and how many oversized lines were skipped."""
-
-    lines: list[bytes] = field(default_factory=list)
-    oversized: int = 0
+def _replay_start(marks: Iterable[tuple[float, int]], since: float) -> int:
+    """The offset of the latest mark taken at or before `since`: records stamped later lie after it."""
+    start = 0
+    for time, offset in marks:
+        if time <= since:
+            start = offset
+    return start
 
 
 class LogFollower:
     """Reads new complete lines from every file matching `patterns`, from the start of each file.
 
     Files are tracked by inode, not by name: a file renamed to another matching name is followed on from where
-    it was; a file renamed away or deleted is read to its end first; a file that shrank was truncated and is read
-    again from the start.
+    it was; a file renamed away or deleted is read to its end first; a file that shrank, or whose first bytes
+    changed, was truncated and is read again from the start; a copy of a followed file (same first bytes) is
+    read only from where its original stopped, once the original is truncated or gone.
     """
 
-    def __init__(self, patterns: Iterable[str], *, max_line_bytes: int = 1 << 20) -> None:
+    def __init__(self, patterns: Iterable[str], *, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.patterns = tuple(patterns)
         self.max_line_bytes = max_line_bytes
-        self._files: dict[tuple[int, int], _FollowedFile] = {}
+        self._files: dict[FileKey, _FollowedFile] = {}
 
-    def poll(self, max_bytes: int = 64 << 20) -> ReadResult:
+    @property
+    def replaying(self) -> bool:
+        """True while lines counted before a restart are still being read again (or not yet opened)."""
+        return any(f.handle is None or f.line_start < f.count_from for f in self._files.values() if not f.copy_of)
+
+    def poll(self, max_bytes: int = POLL_BUDGET_BYTES) -> ReadResult:
         """Read what was appended since the last poll, up to about `max_bytes` in all."""
         result = ReadResult()
-        current: dict[tuple[int, int], _FollowedFile] = {}
+        previous = self._files
+        current: dict[FileKey, _FollowedFile] = {}
+        ended: dict[FileKey, _FollowedFile] = {}  # originals whose content ended (truncated, or lost), as they were
+        appeared: list[tuple[int, str, FileKey]] = []
         for path, stat in self._matching_files():
             key = (stat.st_dev, stat.st_ino)
-            followed = self._files.pop(key, None)
+            followed = previous.pop(key, None)
             if followed is None:
-                followed = self._open(path, key)
-                if followed is None:
-                    continue
-            elif stat.st_size < followed.offset:
-                self._restart(followed)
+                appeared.append((stat.st_size, path, key))
+                continue
+            if followed.handle is None and not self._reopen(followed, path):
+                previous[key] = followed  # vanished between stat and open
+                continue
             followed.path = path
             current[key] = followed
-        for gone in self._files.values():  # renamed out of the patterns or deleted: finish it, then let go
-            self._read(gone, result, 1 << 62)
-            gone.handle.close()
-        self._files = current
+            if self._was_truncated(followed, stat.st_size):
+                if followed.copy_of:  # it was the original, not the copy: its new content is read from the start
+                    followed.copy_of = None
+                else:
+                    ended[key] = replace(followed)
+                self._restart(followed)
+        for key, gone in previous.items():  # renamed out of the patterns or deleted
+            if gone.handle is None:
+                ended[key] = gone  # known only from a checkpoint: what it held is now only in a copy, if any
+            else:
+                if not gone.copy_of:
+                    self._read(gone, result, 1 << 62)  # finish it through the open handle, then let go
+                gone.handle.close()
+        for copy in list(current.values()):  # an original emptied before much of it was read: its copy tells
+            original = current.get(copy.copy_of) if copy.copy_of else None
+            if original is not None and not original.copy_of and original.key not in ended:
+                assert original.handle is not None
+                if not copy.fingerprint.matches(original.handle):
+                    ended[original.key] = replace(original)
+                    self._restart(original)
+        # copies of what an ended original held (its key may now name its new content)
+        old_copies = {key: [f for f in current.values() if f.copy_of == key] for key in ended}
+        for _, path, key in sorted(appeared, key=lambda item: (-item[0], item[1])):  # a copy is never the larger
+            followed = self._open(path, key)
+            if followed is not None:
+                original = self._copy_of_ended(followed, ended)
+                if original is not None:
+                    old_copies[original].append(followed)
+                followed.copy_of = original or self._copy_of_intact(followed, current)
+                current[key] = followed
+        took_over: dict[FileKey, _FollowedFile] = {}
+        for key, original in ended.items():
+            copies = old_copies[key]
+            if copies:
+                copy = max(copies, key=self._size)  # the latest copy holds the most
+                for other in copies:
+                    other.copy_of = READ_ELSEWHERE
+                self._take_over(copy, original)
+                took_over[copy.key] = copy
+        for followed in current.values():
+            if followed.copy_of and followed.copy_of not in current:
+                followed.copy_of = READ_ELSEWHERE  # its original was read in full, or another copy took over
+        self._files = current = {**took_over, **current}  # the copies hold older lines: they are read first
         budget = max_bytes
         for followed in current.values():
+            if followed.copy_of:
+                continue
             budget -= self._read(followed, result, budget)
             if budget <= 0:
                 break
         return result
 
+    def positions(self) -> list[FilePosition]:
+        """Where every followed file stands, for a checkpoint: consistent with the lines returned so far."""
+        found = []
+        for f in self._files.values():
+            if f.line_start < f.count_from or f.handle is None:  # still replaying: the counted position stands
+                offset, oversized = f.count_from, f.oversized_counted_at == f.count_from
+            else:
+                offset, oversized = f.line_start, f.skipping or f.oversized_counted_at == f.line_start
+            found.append(
+                FilePosition(
+                    dev=f.key[0], inode=f.key[1], path=f.path, offset=offset, oversized_line_counted=oversized,
+                    fingerprint=f.fingerprint, marks=tuple(f.marks), copy_of=f.copy_of,
+                )
+            )
+        return found
+
+    def restore(self, positions: Iterable[FilePosition], replay_since: float) -> None:
+        """Resume from a checkpoint: lines before each position are read again only if they may hold records
+        stamped after `replay_since` (they come back as `replayed`); later lines are new."""
+        self.close()
+        for position in positions:
+            start = min(_replay_start(position.marks, replay_since), position.offset)
+            key = (position.dev, position.inode)
+            self._files[key] = _FollowedFile(
+                path=position.path, key=key, offset=start, line_start=start, fingerprint=position.fingerprint,
+                count_from=position.offset,
+                oversized_counted_at=position.offset if position.oversized_line_counted else -1,
+                marks=list(position.marks), copy_of=position.copy_of,
+            )
+
+    def mark(self, now: float, keep_since: float, min_spacing: float) -> None:
+        """Remember how far each file was read at `now` (at most one mark per `min_spacing` seconds); forget
+        marks older than the one that a restart at `keep_since` would start from."""
+        for f in self._files.values():
+            if f.copy_of:
+                continue
+            if not f.marks or now - f.marks[-1][0] >= min_spacing:
+                f.marks.append((now, f.line_start))
+            first_kept = max((i for i, (time, _) in enumerate(f.marks) if time <= keep_since), default=0)
+            del f.marks[:first_kept]
+
     def close(self) -> None:
         for followed in self._files.values():
-            followed.handle.close()
+            if followed.handle is not None:
+                followed.handle.close()
         self._files.clear()
 
     def _matching_files(self) -> list[tuple[str, os.stat_result]]:
@@ -91,48 +271,138 @@ class LogFollower:
         return found
 
     @staticmethod
-    def _open(path: str, key: tuple[int, int]) -> _FollowedFile | None:
+    def _open_handle(path: str, key: FileKey) -> BinaryIO | None:
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - kept open across polls
+            # unbuffered: a seek back after a truncate must never return stale buffered bytes
+            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open across polls
         except OSError:
             return None
         stat = os.fstat(handle.fileno())
         if (stat.st_dev, stat.st_ino) != key:  # replaced between stat and open: pick it up next poll
             handle.close()
             return None
-        return _FollowedFile(path, handle, key)
+        return handle
+
+    def _open(self, path: str, key: FileKey) -> _FollowedFile | None:
+        handle = self._open_handle(path, key)
+        return None if handle is None else _FollowedFile(path, key, handle)
+
+    def _reopen(self, followed: _FollowedFile, path: str) -> bool:
+        """Open a file known from a checkpoint; a different first content means the inode was reused."""
+        handle = self._open_handle(path, followed.key)
+        if handle is None:
+            return False
+        followed.handle = handle
+        handle.seek(followed.offset)
+        return True
+
+    @staticmethod
+    def _was_truncated(followed: _FollowedFile, size: int) -> bool:
+        assert followed.handle is not None
+        if size < max(followed.offset, followed.count_from):
+            return True
+        return followed.fingerprint.length > 0 and not followed.fingerprint.matches(followed.handle)
 
     @staticmethod
     def _restart(followed: _FollowedFile) -> None:
+        assert followed.handle is not None
         followed.handle.seek(0)
-        followed.offset = 0
+        followed.offset = followed.line_start = followed.count_from = 0
         followed.partial = b""
-        followed.skipping_oversized = False
+        followed.skipping = False
+        followed.fingerprint = NO_FINGERPRINT
+        followed.oversized_counted_at = -1
+        followed.marks = []
+
+    @staticmethod
+    def _copy_of_ended(followed: _FollowedFile, ended: dict[FileKey, _FollowedFile]) -> FileKey | None:
+        """The truncated or lost file this new one is a copy of: it starts with the bytes read from it."""
+        assert followed.handle is not None
+        for key, original in ended.items():
+            if not original.copy_of and original.fingerprint.matches(followed.handle):
+                followed.fingerprint = Fingerprint.of(os.pread(followed.handle.fileno(), FINGERPRINT_BYTES, 0))
+                return key
+        return None
+
+    @staticmethod
+    def _copy_of_intact(followed: _FollowedFile, intact: dict[FileKey, _FollowedFile]) -> FileKey | None:
+        """The followed file this new one is a copy of: one that starts with the same first bytes now. The copy is
+        fingerprinted, so that if it turns out to be the original (it is the one truncated), it is read again as
+        a new file."""
+        assert followed.handle is not None
+        head = os.pread(followed.handle.fileno(), FINGERPRINT_BYTES, 0)
+        for key, original in intact.items():
+            if original.copy_of or original.handle is None:
+                continue
+            theirs = os.pread(original.handle.fileno(), len(head), 0)
+            if theirs and theirs == head:  # an intact original only grows: it is at least as long as its copy
+                followed.fingerprint = Fingerprint.of(head)
+                return key
+        return None
+
+    @staticmethod
+    def _size(followed: _FollowedFile) -> int:
+        assert followed.handle is not None
+        return os.fstat(followed.handle.fileno()).st_size
+
+    @staticmethod
+    def _take_over(copy: _FollowedFile, original: _FollowedFile) -> None:
+        """The original's content ended (truncated or gone): its copy goes on from where it was."""
+        assert copy.handle is not None
+        copy.copy_of = None
+        copy.offset, copy.line_start, copy.partial = original.offset, original.line_start, original.partial
+        copy.skipping, copy.count_from = original.skipping, original.count_from
+        copy.oversized_counted_at, copy.marks = original.oversized_counted_at, list(original.marks)
+        size = os.fstat(copy.handle.fileno()).st_size
+        if copy.offset > size:  # an older copy: everything it holds was read from the original
+            copy.offset = copy.line_start = size
+            copy.partial, copy.skipping = b"", False
+        copy.count_from = min(copy.count_from, size)
+        copy.handle.seek(copy.offset)
 
     def _read(self, followed: _FollowedFile, result: ReadResult, budget: int) -> int:
+        assert followed.handle is not None
         consumed = 0
         while consumed < budget:
             chunk = followed.handle.read(min(READ_CHUNK_BYTES, budget - consumed))
             if not chunk:
                 break
             consumed += len(chunk)
-            followed.offset += len(chunk)
             self._split(followed, chunk, result)
+        if followed.fingerprint.length < min(FINGERPRINT_BYTES, followed.offset):
+            head = os.pread(followed.handle.fileno(), min(FINGERPRINT_BYTES, followed.offset), 0)
+            followed.fingerprint = Fingerprint.of(head)
         return consumed
 
     def _split(self, followed: _FollowedFile, chunk: bytes, result: ReadResult) -> None:
+        position = followed.offset - len(followed.partial)  # file offset of the first byte of partial + chunk
+        followed.offset += len(chunk)
         lines = (followed.partial + chunk).split(b"\n")
         followed.partial = lines.pop()
-        if followed.skipping_oversized and lines:
-            lines.pop(0)  # the tail of an oversized line
-            followed.skipping_oversized = False
-        for line in lines:
-            if len(line) > self.max_line_bytes:
-                result.oversized += 1
-            elif line.strip():
-                result.lines.append(line)
+        if lines:
+            max_line, count_from = self.max_line_bytes, followed.count_from
+            new, replayed = result.lines, result.replayed
+            start = followed.line_start
+            if followed.skipping:  # the tail of an oversized line, counted when it began
+                position += len(lines[0]) + 1
+                start = position
+                lines = lines[1:]
+                followed.skipping = False
+            for line in lines:
+                position += len(line) + 1
+                if len(line) > max_line:
+                    self._count_oversized(followed, start, result)
+                elif line.strip():
+                    (new if start >= count_from else replayed).append(line)
+                start = position
+            followed.line_start = position
         if len(followed.partial) > self.max_line_bytes:
-            if not followed.skipping_oversized:
-                result.oversized += 1
+            if not followed.skipping:
+                self._count_oversized(followed, followed.line_start, result)
             followed.partial = b""
-            followed.skipping_oversized = True
+            followed.skipping = True
+
+    @staticmethod
+    def _count_oversized(followed: _FollowedFile, start: int, result: ReadResult) -> None:
+        if start >= followed.count_from and start != followed.oversized_counted_at:
+            result.oversized += 1
