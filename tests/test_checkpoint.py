@@ -1,0 +1,112 @@
+"""The checkpoint file: its JSON form round-trips, bad documents are refused by name, and saving is atomic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from promml.exporter import checkpoint as checkpoint_module
+from promml.exporter.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_from_dict,
+    checkpoint_to_dict,
+    load_checkpoint,
+    save_checkpoint,
+)
+from promml.exporter.log_follower import READ_ELSEWHERE, FilePosition, Fingerprint
+
+POSITION = FilePosition(
+    dev=2049, inode=77, path="/logs/predictions.jsonl", offset=4096, oversized_line_counted=True,
+    fingerprint=Fingerprint.of(b'{"prediction_id": "a"}\n'), marks=((1_700_000_000.5, 1024), (1_700_000_100.0, 4096)),
+)
+COPY = FilePosition(
+    dev=2049, inode=78, path="/logs/predictions.jsonl.1", offset=0, oversized_line_counted=False,
+    fingerprint=Fingerprint.of(b"x"), copy_of=(2049, 77),
+)
+DONE = FilePosition(
+    dev=1, inode=2, path="/logs/feedback.jsonl.1", offset=0, oversized_line_counted=False,
+    fingerprint=Fingerprint.of(b"y"), copy_of=READ_ELSEWHERE,
+)
+CHECKPOINT = Checkpoint(
+    model_name="m", model_version="1", saved_at=1_700_000_100.0,
+    record_counts={("predictions", "ok"): 10, ("feedback", "duplicate_feedback"): 2},
+    positions={"predictions": [POSITION, COPY], "feedback": [DONE]},
+)
+
+
+def test_round_trip_through_json():
+    document = json.loads(json.dumps(checkpoint_to_dict(CHECKPOINT)))
+    assert checkpoint_from_dict(document) == CHECKPOINT
+    assert (document["format"], document["version"]) == ("promml-exporter-checkpoint", 1)
+    assert document["record_counts"] == [
+        {"log": "feedback", "status": "duplicate_feedback", "count": 2},
+        {"log": "predictions", "status": "ok", "count": 10},
+    ]
+    assert document["logs"]["predictions"][0] == {
+        "dev": 2049, "inode": 77, "path": "/logs/predictions.jsonl", "offset": 4096, "oversized_line_counted": True,
+        "fingerprint": {"length": 23, "sha256": hashlib.sha256(b'{"prediction_id": "a"}\n').hexdigest()},
+        "marks": [[1_700_000_000.5, 1024], [1_700_000_100.0, 4096]], "copy_of": None,
+    }
+
+
+def test_save_and_load(tmp_path):
+    path = tmp_path / "state" / "checkpoint.json"
+    assert load_checkpoint(path) is None  # none yet: start from the beginning
+    save_checkpoint(CHECKPOINT, path)
+    assert load_checkpoint(path) == CHECKPOINT
+    assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.json"]  # no temporary left behind
+
+
+def test_save_replaces_atomically_and_fsyncs_file_and_folder(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.json"
+    save_checkpoint(CHECKPOINT, path)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(checkpoint_module.os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_mode), real_fsync(fd)))
+    newer = Checkpoint("m", "1", 1.0, {("predictions", "ok"): 11}, {})
+    save_checkpoint(newer, path)
+    assert load_checkpoint(path) == newer
+    assert [mode & 0o170000 for mode in synced] == [0o100000, 0o040000]  # the file's data, then the folder
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.json"
+    save_checkpoint(CHECKPOINT, path)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_module.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(Checkpoint("m", "1", 1.0, {}, {}), path)
+    assert load_checkpoint(path) == CHECKPOINT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format": "other"}, "not a promml exporter checkpoint"),
+        ({"version": 2}, "checkpoint version 2 is not 1"),
+        ({"record_counts": [{"log": "predictions", "status": "ok", "count": -1}]}, "count: expected a non-negative"),
+        ({"record_counts": {}}, "record_counts: missing or of the wrong type"),
+        ({"saved_at": True}, "saved_at: missing or of the wrong type"),
+        ({"logs": {"predictions": [{"dev": 1}]}}, r"logs.predictions\[0\].fingerprint: missing"),
+        ({"model_name": 3}, "model_name: missing or of the wrong type"),
+    ],
+)
+def test_bad_documents_are_refused_with_the_reason(change, message):
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint_from_dict({**checkpoint_to_dict(CHECKPOINT), **change})
+
+
+def test_unreadable_files(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="is not JSON"):
+        load_checkpoint(tmp_path / "bad.json")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(tmp_path)  # a folder
