@@ -6,7 +6,6 @@ import importlib.util
 import sys
 
 import pytest
-
 from conftest import REPO_ROOT
 
 spec = importlib.util.spec_from_file_location("grafana_build", REPO_ROOT / "grafana" / "build.py")
