@@ -1,227 +1,95 @@
-"""The drift baseline: each feature's distribution in the training data, in bins the exporter can count into.
+"""The drift baseline: what the training data and the model's outputs on it looked like, ready for the exporter.
 
 Numeric features get quantile bins (equal shares of the training data, so every bin is informative) with open
 outer bins, so production values beyond the training range still land somewhere. Categorical features get their
 training categories plus one "unseen" bucket whose reference share is 0, so a new category shows up as drift.
-`build_baseline` and `save_baseline` write the file once; `load_baseline` validates it and gives the exporter
-ready-to-use bin references. The file format is documented in docs/baseline.md.
+This module reads and validates baseline files (`load_baseline`, `parse_baseline`); `promml.baseline_builder`
+writes them (`build_baseline`, `save_baseline`, the `promml baseline` command), and its public names are
+importable from here too. The file format, its versions and their compatibility are documented in
+docs/baseline.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
+import importlib
 import json
 import math
 import numbers
 import os
-import sys
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The version `build_baseline` writes."""
+READABLE_FORMAT_VERSIONS = (1, 2)
+"""Versions `load_baseline` accepts; a format-1 file loads with every newer field None or empty."""
 DEFAULT_BINS = 10
+DEFAULT_SAMPLE_SIZE = 5000
+"""Values kept per numeric column for KS and Wasserstein: enough for a KS critical distance of about 0.02."""
+DEFAULT_SAMPLE_SEED = 0
+QUANTILES: dict[str, float] = {
+    "p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99,
+}
+"""The summary quantiles of every numeric column: key in the file → probability (numpy's linear method)."""
+TASKS = ("classification", "regression")
+CLASSIFICATION_MAX_LABELS = 20
+"""A target with at most this many distinct ints, strings or booleans is taken as classification by default."""
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("mae", "rmse", "mean_residual")
+PERFORMANCE_SOURCES = ("training", "validation")
 RATIO_SUM_TOLERANCE = 1e-6
 """Stored shares must sum to 1 within this; JSON round trips floats exactly, so only hand edits can miss it."""
+
+_BUILDER_NAMES = frozenset({
+    "build_baseline", "save_baseline", "load_csv_columns", "add_arguments", "run",
+    "reference_performance", "detect_task",
+})
 
 
 class BaselineError(ValueError):
     """Training data or a baseline file that cannot be used; the message names the column, feature or key."""
 
 
-# --- Building -------------------------------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    """The builder's public names, imported on first use: the builder imports this module, so not at the top."""
+    if name in _BUILDER_NAMES:
+        return getattr(importlib.import_module(".baseline_builder", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     """Real numbers, numpy's included; booleans are not numbers here, they are two categories."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     """None, "" and NaN are missing; so are pandas' NA and NaT, recognised by type so pandas need not be imported."""
     if value is None or (isinstance(value, str) and value == ""):
         return True
-    if _is_number(value):
+    if is_number(value):
         return math.isnan(value)
     return type(value).__name__ in ("NAType", "NaTType")
 
 
-@dataclass
-class _Column:
-    """One column's non-missing values and how many were missing."""
-
-    present: list[Any] | np.ndarray
-    missing: int
-    all_numbers: bool
+# --- The parsed form ------------------------------------------------------------------------------------------
 
 
-def _split_column(values: Any) -> _Column:
-    """Separate missing values; numeric numpy (and pandas) columns take a fast path without Python objects."""
-    array = values.to_numpy() if hasattr(values, "to_numpy") else values
-    if isinstance(array, np.ndarray) and array.ndim == 1 and array.dtype.kind in "iuf":
-        missing = np.isnan(array) if array.dtype.kind == "f" else np.zeros(array.shape, dtype=bool)
-        return _Column(array[~missing], int(missing.sum()), True)  # ints keep their type: category "3", not "3.0"
-    present = [value for value in values if not _is_missing(value)]
-    missing = len(values) - len(present)
-    return _Column(present, missing, all(_is_number(value) for value in present))
+@dataclass(frozen=True)
+class NumericSummary:
+    """A numeric column's training statistics over its finite values; `std` is the population std (ddof=0)."""
 
-
-def _column_length(name: str, values: Any) -> int:
-    try:
-        return len(values)
-    except TypeError:
-        raise BaselineError(f"column {name!r} must be a sequence of values, got {type(values).__name__}") from None
-
-
-def _numeric_feature(name: str, column: _Column, n_rows: int, n_bins: int) -> dict[str, Any]:
-    values = np.asarray(column.present, dtype=float)
-    finite = np.isfinite(values)
-    values = values[finite]  # ±inf cannot be binned by quantiles, and the exporter ignores them too
-    if values.size == 0:
-        raise BaselineError(f"feature {name!r} has no finite values; drop the column or fill it")
-    edges = np.unique(np.quantile(values, np.arange(1, n_bins) / n_bins))
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
-    return {
-        "type": "numeric",
-        "count": int(values.size),
-        "missing_ratio": (n_rows - values.size) / n_rows,
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "bin_edges": edges.tolist(),
-        "ref_ratios": (counts / values.size).tolist(),
-    }
-
-
-def _categorical_feature(name: str, column: _Column, n_rows: int) -> dict[str, Any]:
-    if len(column.present) == 0:
-        raise BaselineError(f"feature {name!r} has no values; drop the column or fill it")
-    counts = Counter(str(value) for value in column.present)
-    total = len(column.present)
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))  # most frequent first, then by name
-    return {
-        "type": "categorical",
-        "count": total,
-        "missing_ratio": column.missing / n_rows,
-        "categories": {category: count / total for category, count in ordered},
-    }
-
-
-def build_baseline(
-    columns: Mapping[str, Sequence[Any]],
-    *,
-    categorical: Iterable[str] = (),
-    target: str | None = None,
-    n_bins: int = DEFAULT_BINS,
-    model_name: str | None = None,
-    model_version: str | None = None,
-) -> dict[str, Any]:
-    """The baseline of the training data in `columns` (column name → values; a pandas DataFrame works too).
-
-    Every column but `target` is a feature. A feature is categorical when listed in `categorical` or when any
-    non-missing value is not a number (booleans count as categorical). Numeric features get up to `n_bins`
-    quantile bins (fewer when ties make quantiles coincide). Raises BaselineError for unusable input.
-    """
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
-        raise BaselineError(f"n_bins must be an integer of at least 2, got {n_bins!r}")
-    data = dict(columns.items())
-    categorical = set(categorical)
-    for role, names in (("target", [] if target is None else [target]), ("categorical", sorted(categorical))):
-        for name in names:
-            if name not in data:
-                raise BaselineError(f"{role} column {name!r} is not in the data (columns: {', '.join(map(str, data))})")
-    feature_names = [name for name in data if name != target]
-    if not feature_names:
-        raise BaselineError("the data has no feature columns")
-    lengths = {name: _column_length(name, values) for name, values in data.items()}
-    n_rows = max(lengths.values())
-    short = [name for name, length in lengths.items() if length != n_rows]
-    if short:
-        raise BaselineError(f"columns differ in length: {', '.join(map(repr, short))} have fewer than {n_rows} rows")
-    if n_rows == 0:
-        raise BaselineError("the data has no rows")
-    features: dict[str, dict[str, Any]] = {}
-    for name in feature_names:
-        column = _split_column(data[name])
-        if name in categorical or not column.all_numbers:
-            features[str(name)] = _categorical_feature(name, column, n_rows)
-        else:
-            features[str(name)] = _numeric_feature(name, column, n_rows, n_bins)
-    return {
-        "format_version": FORMAT_VERSION,
-        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "model_name": model_name,
-        "model_version": model_version,
-        "n_rows": n_rows,
-        "target": target,
-        "features": features,
-    }
-
-
-def _parse_cell(text: str) -> Any:
-    """Empty → None; integers → int and other numbers → float, so a category coded "3" keeps its name "3"."""
-    if text == "":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def load_csv_columns(path: str | os.PathLike[str]) -> dict[str, list[Any]]:
-    """The columns of a CSV file with a header row; raises BaselineError for a missing header or ragged rows."""
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        reader = csv.reader(file)
-        header = next(reader, None)
-        if not header:
-            raise BaselineError(f"{path}: no header row")
-        duplicates = sorted({name for name in header if header.count(name) > 1})
-        if duplicates:
-            raise BaselineError(f"{path}: duplicate column names {', '.join(map(repr, duplicates))}")
-        columns: dict[str, list[Any]] = {name: [] for name in header}
-        for row in reader:
-            if not row:
-                continue  # blank line
-            if len(row) != len(header):
-                raise BaselineError(
-                    f"{path}: line {reader.line_num} has {len(row)} fields, the header has {len(header)}"
-                )
-            for name, text in zip(header, row, strict=True):
-                columns[name].append(_parse_cell(text))
-    return columns
-
-
-def save_baseline(baseline: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write the baseline as JSON, atomically, so an exporter starting meanwhile never reads half a file."""
-    text = json.dumps(baseline, indent=2, allow_nan=False) + "\n"
-    target = Path(path)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-# --- Loading --------------------------------------------------------------------------------------------------
-
-
-def _read_only(values: list[float]) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    array.setflags(write=False)
-    return array
+    count: int
+    missing_ratio: float
+    mean: float
+    std: float
+    minimum: float
+    maximum: float
+    quantiles: dict[str, float]
+    """Keys "p01", "p05", "p25", "p50", "p75", "p95", "p99" (numpy's default linear interpolation)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,6 +98,10 @@ class NumericReference:
 
     edges: np.ndarray
     ref_ratios: np.ndarray
+    summary: NumericSummary | None = None
+    """None when read from a format-1 file."""
+    sample: np.ndarray | None = None
+    """A bounded uniform sample of the training values (float64, finite, sorted, read-only); None in format 1."""
 
     def bin_index(self, values: np.ndarray) -> np.ndarray:
         """Bin of each value: i when edges[i-1] <= x < edges[i]; 0 and len(edges) are open-ended.
@@ -245,6 +117,8 @@ class CategoricalReference:
 
     categories: tuple[str, ...]
     ref_ratios: np.ndarray
+    missing_ratio: float | None = None
+    """Missing values / rows in the training data; None when read from a format-1 file."""
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -271,10 +145,34 @@ class Baseline:
     created_at: str | None
     numeric: dict[str, NumericReference]
     categorical: dict[str, CategoricalReference]
+    format_version: int = 1
+    score: NumericReference | None = None
+    """The model's score on the reference data, binned like a numeric feature."""
+    predicted_class: CategoricalReference | None = None
+    """The distribution of predicted classes on the reference data, with the unseen bucket."""
+    task: str | None = None
+    """"classification", "regression" or None (no target and no prediction)."""
+    performance: dict[str, float] = field(default_factory=dict)
+    """Reference performance: accuracy, precision, recall, f1[, roc_auc] or mae, rmse, mean_residual."""
+    sample_size: int | None = None
+    """The capacity used for each numeric column's `sample`."""
+
+
+# --- Validation -----------------------------------------------------------------------------------------------
+
+
+def _read_only(values: list[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    array.setflags(write=False)
+    return array
 
 
 def _finite_number(value: Any) -> bool:
-    return _is_number(value) and math.isfinite(value)
+    return is_number(value) and math.isfinite(value)
+
+
+def _ratio(value: Any) -> bool:
+    return _finite_number(value) and 0 <= value <= 1
 
 
 def _ratios(values: Any, where: str, key: str) -> np.ndarray:
@@ -285,7 +183,43 @@ def _ratios(values: Any, where: str, key: str) -> np.ndarray:
     return _read_only(values)
 
 
-def _numeric_reference(spec: Mapping[str, Any], where: str) -> NumericReference:
+def _summary(spec: Mapping[str, Any], where: str) -> NumericSummary:
+    count = spec.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise BaselineError(f"{where}: 'count' must be a positive integer, got {count!r}")
+    if not _ratio(spec.get("missing_ratio")):
+        raise BaselineError(f"{where}: 'missing_ratio' must be a number from 0 to 1, got {spec.get('missing_ratio')!r}")
+    for key in ("mean", "std", "min", "max"):
+        if not _finite_number(spec.get(key)):
+            raise BaselineError(f"{where}: {key!r} must be a finite number, got {spec.get(key)!r}")
+    if spec["std"] < 0 or spec["min"] > spec["max"]:
+        raise BaselineError(f"{where}: 'std' must be >= 0 and 'min' <= 'max'")
+    quantiles = spec.get("quantiles")
+    if (
+        not isinstance(quantiles, dict)
+        or set(quantiles) != set(QUANTILES)
+        or not all(_finite_number(quantiles[key]) for key in QUANTILES)
+        or any(quantiles[b] < quantiles[a] for a, b in pairwise(QUANTILES))
+    ):
+        raise BaselineError(f"{where}: 'quantiles' must map {', '.join(QUANTILES)} to non-decreasing finite numbers")
+    return NumericSummary(
+        count=count, missing_ratio=float(spec["missing_ratio"]), mean=float(spec["mean"]), std=float(spec["std"]),
+        minimum=float(spec["min"]), maximum=float(spec["max"]),
+        quantiles={key: float(quantiles[key]) for key in QUANTILES},
+    )
+
+
+def _sample(spec: Mapping[str, Any], where: str, count: int, sample_size: int) -> np.ndarray:
+    sample = spec.get("sample")
+    if not isinstance(sample, list) or not sample or not all(_finite_number(value) for value in sample):
+        raise BaselineError(f"{where}: 'sample' must be a non-empty list of finite numbers")
+    if len(sample) > min(count, sample_size):
+        raise BaselineError(f"{where}: 'sample' has {len(sample)} values, more than 'count' ({count}) "
+                            f"or the file's 'sample_size' ({sample_size})")
+    return _read_only(sorted(sample))
+
+
+def _numeric_reference(spec: Mapping[str, Any], where: str, sample_size: int | None) -> NumericReference:
     edges = spec.get("bin_edges")
     if (
         not isinstance(edges, list)
@@ -298,15 +232,24 @@ def _numeric_reference(spec: Mapping[str, Any], where: str) -> NumericReference:
     if ratios.size != len(edges) + 1:
         raise BaselineError(f"{where}: 'ref_ratios' must have len(bin_edges) + 1 = {len(edges) + 1} entries, "
                             f"got {ratios.size}")
-    return NumericReference(_read_only(edges), ratios)
+    if sample_size is None:  # format 1: bins only
+        return NumericReference(_read_only(edges), ratios)
+    summary = _summary(spec, where)
+    return NumericReference(_read_only(edges), ratios, summary, _sample(spec, where, summary.count, sample_size))
 
 
-def _categorical_reference(spec: Mapping[str, Any], where: str) -> CategoricalReference:
+def _categorical_reference(spec: Mapping[str, Any], where: str, version: int) -> CategoricalReference:
     categories = spec.get("categories")
     if not isinstance(categories, dict) or not categories:
         raise BaselineError(f"{where}: 'categories' must be a non-empty object mapping category → share")
     ratios = _ratios(list(categories.values()), where, "categories")
-    return CategoricalReference(tuple(categories), _read_only([*ratios.tolist(), 0.0]))
+    missing_ratio = None
+    if version >= 2:
+        missing_ratio = spec.get("missing_ratio")
+        if not _ratio(missing_ratio):
+            raise BaselineError(f"{where}: 'missing_ratio' must be a number from 0 to 1, got {missing_ratio!r}")
+        missing_ratio = float(missing_ratio)
+    return CategoricalReference(tuple(categories), _read_only([*ratios.tolist(), 0.0]), missing_ratio)
 
 
 def _optional(raw: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
@@ -317,13 +260,49 @@ def _optional(raw: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _object_or_null(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any] | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise BaselineError(f"{where}: {key!r} must be an object or null")
+    return value
+
+
+def _performance(raw: Mapping[str, Any], source: str, task: str | None) -> dict[str, float]:
+    spec = _object_or_null(raw, "performance", source)
+    if spec is None:
+        return {}
+    where = f"{source}: 'performance'"
+    if task is None:
+        raise BaselineError(f"{where}: needs 'task' to be \"classification\" or \"regression\"")
+    if spec.get("source") not in PERFORMANCE_SOURCES:
+        raise BaselineError(f"{where}: 'source' must be one of {', '.join(PERFORMANCE_SOURCES)}")
+    rows = spec.get("n_rows")
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+        raise BaselineError(f"{where}: 'n_rows' must be a positive integer, got {rows!r}")
+    metrics = spec.get("metrics")
+    allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    if not isinstance(metrics, dict) or not metrics or not all(_finite_number(v) for v in metrics.values()):
+        raise BaselineError(f"{where}: 'metrics' must be a non-empty object mapping metric → finite number")
+    unknown = sorted(set(metrics) - set(allowed))
+    if unknown:
+        raise BaselineError(f"{where}: unknown {task} metric {', '.join(map(repr, unknown))} "
+                            f"(known: {', '.join(allowed)})")
+    return {name: float(value) for name, value in metrics.items()}
+
+
 def parse_baseline(raw: Any, source: str = "baseline") -> Baseline:
     """Validate a baseline already read from JSON; errors name `source`, the feature and the key."""
     if not isinstance(raw, dict):
         raise BaselineError(f"{source}: must be a JSON object")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
-        raise BaselineError(f"{source}: 'format_version' must be {FORMAT_VERSION}, got {version!r}")
+    if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
+        readable = " or ".join(map(str, READABLE_FORMAT_VERSIONS))
+        raise BaselineError(f"{source}: 'format_version' must be {readable}, got {version!r}")
+    sample_size = None
+    if version >= 2:
+        sample_size = raw.get("sample_size")
+        if not isinstance(sample_size, int) or isinstance(sample_size, bool) or sample_size < 1:
+            raise BaselineError(f"{source}: 'sample_size' must be a positive integer, got {sample_size!r}")
     features = raw.get("features")
     if not isinstance(features, dict) or not features:
         raise BaselineError(f"{source}: 'features' must be a non-empty object mapping feature name → definition")
@@ -333,15 +312,15 @@ def parse_baseline(raw: Any, source: str = "baseline") -> Baseline:
         where = f"{source}: feature {name!r}"
         kind = spec.get("type") if isinstance(spec, dict) else None
         if kind == "numeric":
-            numeric[name] = _numeric_reference(spec, where)
+            numeric[name] = _numeric_reference(spec, where, sample_size)
         elif kind == "categorical":
-            categorical[name] = _categorical_reference(spec, where)
+            categorical[name] = _categorical_reference(spec, where, version)
         else:
             raise BaselineError(f"{where}: must be an object whose 'type' is \"numeric\" or \"categorical\"")
     n_rows = _optional(raw, "n_rows", int, source)
     if n_rows is not None and n_rows < 0:
         raise BaselineError(f"{source}: 'n_rows' must be a non-negative integer or null, got {n_rows!r}")
-    return Baseline(
+    baseline = Baseline(
         model_name=_optional(raw, "model_name", str, source),
         model_version=_optional(raw, "model_version", str, source),
         target=_optional(raw, "target", str, source),
@@ -349,6 +328,29 @@ def parse_baseline(raw: Any, source: str = "baseline") -> Baseline:
         created_at=_optional(raw, "created_at", str, source),
         numeric=numeric,
         categorical=categorical,
+        format_version=version,
+    )
+    if version == 1:
+        return baseline
+    return _with_format_2_fields(baseline, raw, source, sample_size)
+
+
+def _with_format_2_fields(baseline: Baseline, raw: Mapping[str, Any], source: str, sample_size: int) -> Baseline:
+    task = raw.get("task")
+    if task is not None and task not in TASKS:
+        raise BaselineError(f"{source}: 'task' must be \"classification\", \"regression\" or null, got {task!r}")
+    for key in ("prediction_column", "score_column"):
+        _optional(raw, key, str, source)
+    score = _object_or_null(raw, "score", source)
+    predicted_class = _object_or_null(raw, "predicted_class", source)
+    return replace(
+        baseline,
+        score=None if score is None else _numeric_reference(score, f"{source}: 'score'", sample_size),
+        predicted_class=(None if predicted_class is None
+                         else _categorical_reference(predicted_class, f"{source}: 'predicted_class'", 2)),
+        task=task,
+        performance=_performance(raw, source, task),
+        sample_size=sample_size,
     )
 
 
@@ -361,45 +363,3 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
     except json.JSONDecodeError as error:
         raise BaselineError(f"{path}: not valid JSON ({error})") from None
     return parse_baseline(raw, str(path))
-
-
-# --- Command line ---------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, metavar="CSV", help="training data as CSV with a header row")
-    parser.add_argument("--out", required=True, metavar="JSON", help="where to write the baseline")
-    parser.add_argument("--target", metavar="COL", help="the label column, excluded from the features")
-    parser.add_argument("--categorical", default="", metavar="A,B",
-                        help="comma-separated columns to treat as categorical even if they hold numbers")
-    parser.add_argument("--bins", type=int, default=DEFAULT_BINS, metavar="N",
-                        help=f"quantile bins per numeric feature (default {DEFAULT_BINS})")
-    parser.add_argument("--model-name", help="model name recorded in the baseline")
-    parser.add_argument("--model-version", help="model version recorded in the baseline")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build the baseline from `--data` and write it to `--out`; exit code 2 with a message for bad input."""
-    categorical = [name.strip() for name in args.categorical.split(",") if name.strip()]
-    try:
-        if args.bins < 2:  # checked before reading the data, and named as the user typed it
-            raise BaselineError(f"--bins must be at least 2, got {args.bins}")
-        baseline = build_baseline(
-            load_csv_columns(args.data),
-            categorical=categorical,
-            target=args.target,
-            n_bins=args.bins,
-            model_name=args.model_name,
-            model_version=args.model_version,
-        )
-        save_baseline(baseline, args.out)
-    except (BaselineError, OSError) as error:
-        print(f"promml baseline: {error}", file=sys.stderr)
-        return 2
-    kinds = Counter(feature["type"] for feature in baseline["features"].values())
-    print(
-        f"wrote {args.out}: {baseline['n_rows']} rows, {kinds['numeric']} numeric and "
-        f"{kinds['categorical']} categorical features"
-        + (f", target {args.target!r}" if args.target else "")
-    )
-    return 0
