@@ -33,7 +33,8 @@ class Panel:
     kind: str = "timeseries"
     width: int = 12
     height: int = 8
-    thresholds: list[tuple[str, float]] = field(default_factory=list)  # (colour, from value), after green
+    thresholds: list[tuple[str, float]] = field(default_factory=list)  # (colour, from value), after the base
+    base_color: str = "green"
     minimum: float | None = None
     maximum: float | None = None
     stack: bool = False
@@ -47,8 +48,8 @@ class Row:
     title: str
 
 
-def _thresholds(steps: list[tuple[str, float]]) -> dict[str, Any]:
-    return {"mode": "absolute", "steps": [{"color": "green", "value": None}]
+def _thresholds(steps: list[tuple[str, float]], base_color: str = "green") -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": base_color, "value": None}]
             + [{"color": colour, "value": value} for colour, value in steps]}
 
 
@@ -72,7 +73,8 @@ def _targets(panel: Panel) -> list[dict[str, Any]]:
 
 
 def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
-    defaults: dict[str, Any] = {"unit": panel.unit, "thresholds": _thresholds(panel.thresholds), "mappings": []}
+    defaults: dict[str, Any] = {"unit": panel.unit, "thresholds": _thresholds(panel.thresholds, panel.base_color),
+                               "mappings": []}
     if panel.minimum is not None:
         defaults["min"] = panel.minimum
     if panel.maximum is not None:
@@ -226,11 +228,48 @@ def prediction_analysis() -> dict[str, Any]:
         Panel("Predictions per hour", "Rows predicted in each hour: compare with the same hours on other days to "
               "spot volume anomalies.", "short",
               [(f"sum(increase(ml_predictions_total{{{MODEL}}}[1h]))", "rows per hour")], bars=True,
-              interval="1h", minimum=0, width=24),
+              interval="1h", minimum=0),
+        Panel("Volume against the same hour yesterday", "Rows/s over the last hour divided by the same hour a day "
+              "before (model:ml_predictions:rate1h). PredictionVolumeAnomaly fires below 0.5 or above 2 for 30m, "
+              "when yesterday had at least 0.1 rows/s. Empty until a day of history exists.", "short",
+              [(f"model:ml_predictions:rate1h{{{MODEL}}} / (model:ml_predictions:rate1h{{{MODEL}}} offset 1d)",
+                "today / yesterday")], thresholds=[("green", 0.5), ("red", 2)], base_color="red", minimum=0),
     ])
 
 
-DASHBOARDS = {"system-health.json": system_health, "prediction-analysis.json": prediction_analysis}
+def drift() -> dict[str, Any]:
+    psi = f"ml_drift_score{{{MODEL}}}"
+    return dashboard("promml-drift", "Drift",
+                     "Which inputs moved away from the training data, since when, and whether that is unusual for "
+                     "the feature: PSI per feature now, over time, and against its own 7-day history.", [
+        Row("Now"),
+        Panel("PSI per feature", "Population Stability Index of each feature's window distribution against the "
+              "training baseline. DataDriftDetected: warning above 0.1 (with at least 400 window rows), critical "
+              "above 0.25 (at least 100 rows).", "short", [(psi, "{{feature_name}}")], kind="bargauge",
+              thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, instant=True),
+        Panel("Window sample size", "Rows in the exporter's window: the sample PSI is computed on. Below 100 no "
+              "drift alert judges; below 400 only the critical one does.", "short",
+              [(f"ml_window_predictions{{{MODEL}}}", "{{instance}}")], kind="stat",
+              thresholds=[("yellow", 100), ("green", 400)], base_color="red", minimum=0),
+        Row("History"),
+        Panel("PSI per feature over time", "PSI of every feature over the dashboard's time range, with the "
+              "warning (0.1) and critical (0.25) lines.", "short", [(psi, "{{feature_name}} {{instance}}")],
+              thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, width=24),
+        Panel("PSI against its own 7-day range", "Each feature's PSI next to its 7-day mean plus 3 standard "
+              "deviations (the recording rules model_feature:ml_drift_score:*_over_time7d). DataDriftAnomalous "
+              "fires when PSI stays above that band, and above the 0.05 floor, for 30m.", "short",
+              [(psi, "{{feature_name}} PSI"),
+               (f"model_feature:ml_drift_score:avg_over_time7d{{{MODEL}}} + 3 * "
+                f"model_feature:ml_drift_score:stddev_over_time7d{{{MODEL}}}", "{{feature_name}} mean + 3 sd (7d)")],
+              thresholds=[("yellow", 0.05)], minimum=0, width=24),
+    ])
+
+
+DASHBOARDS = {
+    "system-health.json": system_health,
+    "prediction-analysis.json": prediction_analysis,
+    "drift.json": drift,
+}
 
 
 def render(build: Any) -> str:

@@ -16,7 +16,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from grafana_queries import dashboard_queries, duration_seconds, iter_panels, metric_names, render_query
+from grafana_queries import (
+    dashboard_queries,
+    duration_seconds,
+    iter_panels,
+    metric_names,
+    render_query,
+    shorten_offsets,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_FILES = sorted((REPO_ROOT / "grafana/dashboards").glob("*.json"))
@@ -338,3 +345,8 @@ def test_duration_seconds() -> None:
 ])
 def test_metric_names(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
+
+
+def test_shorten_offsets() -> None:
+    expr = "rate(x[1h]) / (rate(x[1h]) offset 1d) + y offset 1w + z offset 90s"
+    assert shorten_offsets(expr, 3600) == "rate(x[1h]) / (rate(x[1h]) offset 24s) + y offset 168s + z offset 1s"

@@ -18,6 +18,8 @@ import yaml
 
 RUNBOOK_URL = "https://github.com/promml/promml/blob/main/docs/runbooks/{}.md"
 EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sharing one name
+    ("PredictionVolumeAnomaly", "warning", "30m"),
+    ("DataDriftAnomalous", "warning", "30m"),
     ("DataDriftDetected", "critical", "5m"),
     ("DataDriftDetected", "warning", "15m"),
     ("ModelAccuracyLow", "warning", "10m"),
@@ -36,6 +38,9 @@ EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sha
     ("Watchdog", "none", None),
 }
 RECORDING_RULES = {
+    "model:ml_predictions:rate1h",
+    "model_feature:ml_drift_score:avg_over_time7d",
+    "model_feature:ml_drift_score:stddev_over_time7d",
     "model:ml_predictions:rate5m",
     "model:ml_prediction_latency_seconds_count:rate5m",
     "model:ml_prediction_errors:rate5m",
