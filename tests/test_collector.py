@@ -11,9 +11,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from promml.baseline import build_baseline, parse_baseline
-from promml.drift import psi
+from promml.drift import PSI_EPSILON, psi
 from promml.exporter.collector import ExporterCollector
-from promml.exporter.config import ExporterConfig
+from promml.exporter.config import ExporterConfig, WindowSpec
 from promml.exporter.service import ExporterService
 from promml.records import feedback_record, prediction_record
 
@@ -122,8 +122,72 @@ def test_metric_types(service, registry):
         "ml_exporter_pending_predictions": "gauge",
         "ml_exporter_pending_evictions": "counter",
         "ml_window_seconds": "gauge",
+        "ml_window_length_seconds": "gauge",
+        "ml_labeled_predictions": "counter",
+        "ml_label_delay_seconds": "histogram",
+        "ml_feature_bin_reference_ratio": "gauge",
         "ml_exporter_last_recompute_timestamp_seconds": "gauge",
+        "ml_exporter_unread_bytes": "gauge",
         "ml_window_predictions": "gauge",
         "ml_window_labeled_predictions": "gauge",
-        "ml_drift_score": "gauge",
-    }
+        "ml_window_prediction_rows": "gauge",
+        "ml_window_labeled_rows": "gauge",
+        "ml_window_correct_rows": "gauge",
+        "ml_window_feature_bin_rows": "gauge",
+        "ml_drift_sample_rows": "gauge",
+        "ml_baseline_age_seconds": "gauge",
+    }  # an empty window has no drift, no accuracy and no performance: NaN is left out
+
+
+def multi_window_service(tmp_path, baseline, rows: list, name: str) -> ExporterService:
+    folder = tmp_path / name
+    folder.mkdir()
+    write(folder / "predictions.jsonl", rows)
+    config = ExporterConfig(
+        model_name="credit-risk", model_version="1.0.0", baseline=folder / "baseline.json",
+        prediction_logs=(str(folder / "predictions.jsonl"),), feedback_logs=(),
+        windows=(WindowSpec("short", 60.0), WindowSpec("long", 120.0)), slot_seconds=10.0,
+    )
+    return ExporterService(config, baseline, clock=lambda: START)
+
+
+def fleet_psi(registries: list, baseline, feature: str, window: str) -> float:
+    """PSI from the bin rows summed across replicas and the reference ratios, as the documented PromQL does."""
+    n_bins = {**baseline.numeric, **baseline.categorical}[feature].ref_ratios.size
+    counts = np.array([sum(r.get_sample_value("ml_window_feature_bin_rows", {
+        **MODEL, "window": window, "feature_name": feature, "bin": str(i)}) for r in registries)
+        for i in range(n_bins)])
+    ratios = np.array([registries[0].get_sample_value("ml_feature_bin_reference_ratio", {
+        **MODEL, "feature_name": feature, "bin": str(i)}) for i in range(n_bins)])
+    p, q = np.clip(counts / counts.sum(), PSI_EPSILON, None), np.clip(ratios, PSI_EPSILON, None)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+def test_windows_are_labelled_and_replicas_merge_to_the_psi_of_all_rows(tmp_path, baseline):
+    rng = np.random.default_rng(8)
+    rows = [prediction_record(f"p{i}", START - float(rng.uniform(0, 110)), "credit-risk", "1.0.0",
+                              {"x": float(rng.uniform(0.2, 1.4)), "region": str(rng.choice(["a", "b", "c"]))}, 1, 0.5)
+            for i in range(400)]
+    services = [multi_window_service(tmp_path, baseline, part, name)
+                for part, name in ((rows[::2], "one"), (rows[1::2], "two"), (rows, "all"))]
+    registries = []
+    for service in services:
+        service.read_logs()
+        service.recompute()
+        registry = CollectorRegistry()
+        registry.register(ExporterCollector(service))
+        registries.append(registry)
+    replicas, single = registries[:2], registries[2]
+    for window in ("short", "long"):
+        rows_in = sample(single, "ml_window_prediction_rows", window=window)
+        assert rows_in == sum(sample(r, "ml_window_prediction_rows", window=window) for r in replicas)
+        for feature in ("x", "region"):
+            assert fleet_psi(replicas, baseline, feature, window) == pytest.approx(
+                sample(single, "ml_drift_psi", window=window, feature_name=feature), rel=1e-12)
+    assert sample(single, "ml_window_prediction_rows", window="long") == 400
+    # the contract metrics describe the first window, without a window label
+    assert sample(single, "ml_window_predictions") == sample(single, "ml_window_prediction_rows", window="short")
+    assert sample(single, "ml_drift_score", feature_name="x") == sample(single, "ml_drift_psi", window="short",
+                                                                         feature_name="x")
+    assert sample(single, "ml_window_length_seconds", window="long") == 120.0
+    assert sample(single, "ml_window_seconds") == 60.0

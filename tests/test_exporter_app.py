@@ -77,6 +77,23 @@ def test_healthz_is_503_until_the_loop_runs_then_200(service):
     assert client.get("/healthz").status_code == 503
 
 
+def test_readyz_needs_logs_and_a_first_recompute(service, tmp_path):
+    client = create_app(service).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {
+        "baseline_loaded": True, "logs_readable": False, "first_recompute_done": False,
+    }
+    service.recompute()
+    assert client.get("/readyz").get_json()["checks"]["logs_readable"] is False  # no prediction log yet
+    (tmp_path / "predictions.jsonl").write_text("")
+    service.recompute()
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "checks": {
+        "baseline_loaded": True, "logs_readable": True, "first_recompute_done": True}}
+
+
 def parse_args(config_path) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from promml.exporter.config import ConfigError, load_config, parse_config
+from promml.exporter.config import ConfigError, WindowSpec, load_config, parse_config, window_name
 
 MINIMAL = {
     "model_name": "credit-risk",
@@ -42,7 +42,17 @@ def test_full_config_from_file(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"windw_seconds": 5}, "unknown key\\(s\\): windw_seconds"),
+        ({"windw_seconds": 5}, "unknown key 'windw_seconds'; did you mean 'window_seconds'\\?"),
+        ({"zzz": 5}, "unknown key 'zzz'; known keys: model_name, "),
+        ({"windows": []}, "windows: expected a non-empty list"),
+        ({"windows": [{"name": "1h"}]}, "windows\\[0\\].seconds: missing"),
+        ({"windows": [{"seconds": 60, "secs": 1}]}, "windows\\[0\\]: unknown key 'secs'; did you mean 'seconds'"),
+        ({"windows": [{"seconds": 60}, {"name": "1m", "seconds": 120}]}, "windows\\[1\\].name: '1m' names two"),
+        ({"windows": [{"seconds": 60}], "window_seconds": 60}, "either window_seconds or windows"),
+        ({"windows": [{"seconds": 60}], "slot_seconds": 120}, "slot_seconds: expected at most the shortest window"),
+        ({"label_ttl_seconds": 7200}, "label_ttl_seconds: expected at most the longest window \\(3600 s\\)"),
+        ({"sample_size": 0}, "sample_size: expected a positive integer"),
+        ({"positive_class": [1]}, "positive_class: expected a class"),
         ({"model_name": ""}, "model_name: expected a non-empty string"),
         ({"prediction_logs": []}, "prediction_logs: expected at least one"),
         ({"prediction_logs": [3]}, "prediction_logs: expected a path or glob"),
@@ -82,3 +92,18 @@ def test_checkpoint_path_is_resolved_against_the_config_folder():
     assert parse_config({**MINIMAL, "checkpoint_path": "/var/lib/promml/c.json"}).checkpoint_path == Path(
         "/var/lib/promml/c.json"
     )
+
+
+def test_windows_labels_and_defaults():
+    config = parse_config({**MINIMAL, "windows": [{"name": "1h", "seconds": 3600}, {"seconds": 86400}],
+                           "label_ttl_seconds": 7200, "positive_class": "yes"})
+    assert config.windows == (WindowSpec("1h", 3600.0), WindowSpec("24h", 86400.0))
+    assert (config.window_seconds, config.longest_window_seconds, config.label_ttl) == (3600, 86400, 7200)
+    assert (config.sample_size, config.positive_class) == (1000, "yes")
+    legacy = parse_config({**MINIMAL, "window_seconds": 300})
+    assert legacy.windows == (WindowSpec("5m", 300.0),) and legacy.label_ttl == 300
+
+
+@pytest.mark.parametrize(("seconds", "name"), [(300, "5m"), (3600, "1h"), (86400, "24h"), (90, "90s"), (0.5, "0.5s")])
+def test_window_names(seconds, name):
+    assert window_name(seconds) == name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -321,3 +322,20 @@ def test_a_checkpoint_of_another_model_is_not_used(tmp_path, baseline, caplog):
     assert "another model" in caplog.text
     service.read_logs()
     assert service.record_counts[("predictions", "ok")] == 1
+
+
+def test_log_lag_unread_bytes_and_baseline_age(tmp_path, baseline):
+    clock = FakeClock(START)
+    dated = dataclasses.replace(baseline, created_at="2023-11-14T22:00:00Z")  # START is 22:13:20 UTC
+    service = ExporterService(make_config(tmp_path), dated, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("p1", START - 30), predicted("p2", START - 12))
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START - 5, 1))
+    service.read_logs()
+    append(tmp_path / "predictions.jsonl", predicted("p3", START))  # written, not read yet
+    clock.now = START + 3
+    service.recompute()
+    published = service.published
+    assert published.log_lag_seconds == {"predictions": 15.0, "feedback": 8.0}
+    assert published.unread_bytes == {"predictions": len(json.dumps(predicted("p3", START))) + 1, "feedback": 0}
+    assert published.baseline_age_seconds == START + 3 - 1_699_999_200.0
+    assert published.logs_readable is True

@@ -1,16 +1,30 @@
-"""The sliding window's slot counts, expiry, label join and PSI, against numpy binning and scipy's rel_entr."""
+"""The sliding windows' slot counts, expiry, label join, drift statistics, data quality and performance, against
+numpy binning, scipy and scikit-learn on the same rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
+from sklearn import metrics
+from sklearn.preprocessing import label_binarize
 
-from promml.baseline import build_baseline, parse_baseline
+from promml.baseline import (
+    Baseline,
+    CategoricalReference,
+    NumericReference,
+    NumericSummary,
+    build_baseline,
+    parse_baseline,
+)
 from promml.drift import PSI_EPSILON
-from promml.exporter.window import SlidingWindow, same_label
+from promml.exporter.config import WindowSpec
+from promml.exporter.window import LABEL_DELAY_BUCKETS, SlidingWindow, same_label
 from promml.records import Feedback, Prediction
 
 REGIONS = ["north", "south", "east", "west"]
@@ -173,3 +187,228 @@ def test_pending_predictions_expire_with_the_window(baseline):
     assert (window.pending, window.evicted_pending) == (1, 1)
     assert window.add_feedback(Feedback("a", 61.0, 1)) is False
     assert window.add_feedback(Feedback("b", 61.0, 1)) is True
+
+
+# --- Several windows, drift statistics, data quality and performance, against scipy / numpy / scikit-learn ------
+
+
+def numeric_reference(values: np.ndarray, n_bins: int = 10) -> NumericReference:
+    """Quantile bins, ratios, summary and sample of `values`, built with numpy here rather than by promml."""
+    edges = np.unique(np.quantile(values, np.arange(1, n_bins) / n_bins))
+    ratios = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1) / values.size
+    summary = NumericSummary(int(values.size), 0.0, float(values.mean()), float(values.std()), float(values.min()),
+                             float(values.max()), {})
+    return NumericReference(edges, ratios, summary=summary, sample=np.sort(values))
+
+
+def categorical_reference(shares: dict[str, float]) -> CategoricalReference:
+    return CategoricalReference(tuple(shares), np.array([*shares.values(), 0.0]))
+
+
+@pytest.fixture(scope="module")
+def rich_baseline() -> Baseline:
+    rng = np.random.default_rng(5)
+    return Baseline(
+        model_name="m", model_version="1", target="y", n_rows=3000, created_at="2024-01-01T00:00:00Z",
+        numeric={"x": numeric_reference(rng.normal(0, 1, 3000)), "z": numeric_reference(rng.uniform(0, 10, 3000))},
+        categorical={"region": categorical_reference({"north": 0.5, "south": 0.3, "east": 0.2})},
+        score=numeric_reference(rng.uniform(0, 1, 3000)),
+        predicted_class=categorical_reference({"0": 0.6, "1": 0.4}),
+        task="classification",
+    )
+
+
+def drifted_rows(n: int, seed: int, start: float = 0.0, spread: float = 50.0) -> list[Prediction]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        features = {"x": float(rng.normal(0.4, 1.2)), "z": float(rng.uniform(-1, 12)),
+                    "region": str(rng.choice(["north", "south", "east", "mars"], p=[0.3, 0.3, 0.3, 0.1]))}
+        score = round(float(rng.uniform(0, 1)), 3)
+        rows.append(Prediction(f"s{seed}-{i}", start + float(rng.uniform(0, spread)), "m", "1", features,
+                               int(score > 0.5), score))
+    return rows
+
+
+def test_every_drift_statistic_equals_scipy_on_the_same_rows(rich_baseline):
+    rows = drifted_rows(400, seed=1)
+    rows[0].features["x"] = None  # missing
+    del rows[1].features["z"]  # absent
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10)
+    window.add_predictions(rows, now=50)
+    snapshot = window.snapshot(now=50)
+
+    for name in ("x", "z"):
+        ref = rich_baseline.numeric[name]
+        values = np.array([r.features[name] for r in rows if isinstance(r.features.get(name), float)])
+        counts = numeric_counts(values.tolist(), ref.edges)
+        assert snapshot.drift[name] == pytest.approx(reference_psi(ref.ref_ratios, counts), rel=1e-12)
+        q = ref.ref_ratios
+        assert snapshot.js_distance[name] == pytest.approx(jensenshannon(counts / counts.sum(), q, base=2), rel=1e-9)
+        assert snapshot.sample_sizes[name] == values.size  # every value fits in the sample: it is the whole window
+        expected = stats.ks_2samp(ref.sample, values, method="asymp")
+        assert snapshot.ks[name][0] == pytest.approx(expected.statistic, rel=1e-12)
+        assert snapshot.ks[name][1] == pytest.approx(expected.pvalue, rel=1e-9)
+        assert snapshot.wasserstein[name] == pytest.approx(
+            stats.wasserstein_distance(ref.sample, values) / ref.sample.std(), rel=1e-9
+        )
+    region = rich_baseline.categorical["region"]
+    observed = categorical_counts([r.features["region"] for r in rows], region.categories)
+    np.testing.assert_array_equal(snapshot.feature_counts["region"], observed)
+    known = observed[:-1]
+    expected_p = stats.chisquare(known, region.ref_ratios[:-1] * known.sum()).pvalue
+    assert snapshot.chi2_pvalue["region"] == pytest.approx(expected_p, rel=1e-9)
+    assert snapshot.unseen_ratio["region"] == observed[-1] / observed.sum()
+
+    scores = [r.score for r in rows]
+    score_counts = numeric_counts(scores, rich_baseline.score.edges)
+    assert snapshot.prediction_psi["score"] == pytest.approx(
+        reference_psi(rich_baseline.score.ref_ratios, score_counts), rel=1e-12)
+    class_counts = categorical_counts([str(r.prediction) for r in rows], rich_baseline.predicted_class.categories)
+    assert snapshot.prediction_js_distance["class"] == pytest.approx(
+        jensenshannon(class_counts / class_counts.sum(), rich_baseline.predicted_class.ref_ratios, base=2), rel=1e-9)
+    psis = np.array([snapshot.drift[name] for name in ("x", "z", "region")])
+    assert snapshot.dataset_drift_share == np.count_nonzero(psis > 0.1) / 3
+
+
+def test_data_quality_ratios_and_schema_violations(rich_baseline):
+    features = [
+        {"x": 0.0, "z": 5.0, "region": "north"},
+        {"x": None, "z": 11.0, "region": "mars"},  # x missing, z above the training maximum, region unseen
+        {"x": "12", "z": -1.0, "region": ""},  # x of the wrong type, z below the minimum, region missing
+        {"z": 5.0, "region": "south", "extra": 1},  # x absent, an unknown feature
+        {"x": True, "z": 5.0, "region": 3, "extra": 2, "other": 0},  # a boolean is not a number
+    ]
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10)
+    window.add_predictions([prediction(f"q{i}", 1.0, f) for i, f in enumerate(features)], now=1)
+    snapshot = window.snapshot(now=1)
+    assert snapshot.missing_ratio == {"x": 2 / 5, "z": 0.0, "region": 1 / 5}
+    z = rich_baseline.numeric["z"].summary
+    assert z.minimum > -1.0 and z.maximum < 11.0
+    assert snapshot.out_of_range_ratio == {"x": 0.0, "z": 2 / 5}
+    assert snapshot.unseen_ratio == {"region": 2 / 4}  # "mars" and 3 ("3" is no training category)
+    assert snapshot.schema_violations == {
+        ("x", "missing_feature"): 1, ("x", "wrong_type"): 2, ("extra", "unknown_feature"): 2,
+        ("other", "unknown_feature"): 1,
+    }
+
+
+def test_several_windows_from_the_same_slots_expire_in_turn(rich_baseline):
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("short", 60), WindowSpec("long", 180)], slot_seconds=10)
+    window.add_predictions([prediction("a", 5.0, {"x": 0.0}), prediction("b", 105.0, {"x": 0.0}),
+                            prediction("c", 150.0, {"x": 0.0})], now=150)
+    assert [(s.name, s.predictions) for s in window.snapshots(now=150)] == [("short", 2), ("long", 3)]
+    assert [s.predictions for s in window.snapshots(now=170)] == [1, 3]  # short: slots from [120, 130) on
+    assert [s.predictions for s in window.snapshots(now=180)] == [1, 2]  # long: slot [0, 10) is 180 s old
+    assert [s.predictions for s in window.snapshots(now=340)] == [0, 0]
+
+
+def test_summed_bin_counts_of_two_halves_give_the_psi_of_the_whole(rich_baseline):
+    rows = drifted_rows(600, seed=2)
+    halves = [SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10) for _ in range(2)]
+    halves[0].add_predictions(rows[::2], now=50)
+    halves[1].add_predictions(rows[1::2], now=50)
+    whole = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10)
+    whole.add_predictions(rows, now=50)
+    parts = [half.snapshot(now=50) for half in halves]
+    everything = whole.snapshot(now=50)
+    for name, ref in {**rich_baseline.numeric, **rich_baseline.categorical}.items():
+        summed = parts[0].feature_counts[name] + parts[1].feature_counts[name]
+        np.testing.assert_array_equal(summed, everything.feature_counts[name])
+        assert reference_psi(ref.ref_ratios, summed) == pytest.approx(everything.drift[name], rel=1e-12)
+
+
+def test_window_sample_takes_each_slot_in_proportion_to_its_rows(rich_baseline):
+    # slots of 10 s in a 60 s window hold at most ceil(50 * 10 / 60 * 4) = 34 values each
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, sample_size=50)
+    assert window.slot_sample_capacity == 34
+    busy = [prediction(f"b{i}", 1.0, {"x": 100.0 + i}) for i in range(300)]  # slot 0: 300 rows
+    quiet = [prediction(f"q{i}", 11.0, {"x": -100.0 - i}) for i in range(100)]  # slot 1: 100 rows
+    window.add_predictions(busy + quiet, now=20)
+    snapshot = window.snapshot(now=20)
+    # rate f = min(50 / 400, 34 / 300, 34 / 100) = 34 / 300: 34 from the busy slot, 11.33 → 11 from the quiet one
+    assert snapshot.sample_sizes["x"] == 45
+
+
+def label_rows(window: SlidingWindow, rows: list[Prediction], labels: list, now: float) -> None:
+    window.add_predictions(rows, now=now)
+    for row, label in zip(rows, labels, strict=True):
+        assert window.add_feedback(Feedback(row.prediction_id, row.timestamp + 30, label))
+
+
+def test_binary_classification_metrics_equal_scikit_learn(rich_baseline):
+    rng = np.random.default_rng(9)
+    rows = drifted_rows(300, seed=3)
+    labels = [int(rng.uniform() < (0.8 if row.score > 0.5 else 0.3)) for row in rows]
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10)
+    label_rows(window, rows, labels, now=50)
+    performance = window.snapshot(now=50).performance
+    predicted = [row.prediction for row in rows]
+    assert performance["accuracy"] == pytest.approx(metrics.accuracy_score(labels, predicted), rel=1e-12)
+    assert performance["precision"] == pytest.approx(metrics.precision_score(labels, predicted), rel=1e-12)
+    assert performance["recall"] == pytest.approx(metrics.recall_score(labels, predicted), rel=1e-12)
+    assert performance["f1"] == pytest.approx(metrics.f1_score(labels, predicted), rel=1e-12)
+    assert performance["roc_auc"] == pytest.approx(
+        metrics.roc_auc_score(labels, [row.score for row in rows]), rel=1e-12)
+    tn, fp, fn, tp = metrics.confusion_matrix(labels, predicted).ravel()
+    assert window.snapshot(now=50).binary_outcomes == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
+
+
+def test_multiclass_metrics_are_macro_averages_as_in_scikit_learn(rich_baseline):
+    rng = np.random.default_rng(4)
+    classes = ["cat", "dog", "owl"]
+    predicted = rng.choice(classes, 200).tolist()
+    labels = [p if rng.uniform() < 0.6 else str(rng.choice(classes)) for p in predicted]
+    rows = [Prediction(f"m{i}", 5.0, "m", "1", {"x": 0.0}, p, 0.9) for i, p in enumerate(predicted)]
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10)
+    label_rows(window, rows, labels, now=10)
+    snapshot = window.snapshot(now=10)
+    performance = snapshot.performance
+    for name, function in (("precision", metrics.precision_score), ("recall", metrics.recall_score),
+                           ("f1", metrics.f1_score)):
+        assert performance[name] == pytest.approx(function(labels, predicted, average="macro"), rel=1e-12)
+    one_hot = label_binarize(predicted, classes=classes)
+    assert performance["roc_auc"] == pytest.approx(
+        metrics.roc_auc_score(label_binarize(labels, classes=classes), one_hot, average="macro"), rel=1e-12)
+    assert snapshot.binary_outcomes is None
+
+
+def test_regression_metrics_equal_scikit_learn(rich_baseline):
+    rng = np.random.default_rng(6)
+    regression = dataclasses.replace(rich_baseline, task="regression")
+    predicted = rng.normal(10, 3, 250)
+    labels = predicted + rng.normal(0.5, 2, 250)
+    rows = [Prediction(f"r{i}", 5.0, "m", "1", {"x": 0.0}, float(p), None) for i, p in enumerate(predicted)]
+    window = SlidingWindow(regression, windows=[WindowSpec("1m", 60)], slot_seconds=10)
+    label_rows(window, rows, labels.tolist(), now=10)
+    snapshot = window.snapshot(now=10)
+    assert snapshot.performance["mae"] == pytest.approx(metrics.mean_absolute_error(labels, predicted), rel=1e-9)
+    assert snapshot.performance["rmse"] == pytest.approx(
+        math.sqrt(metrics.mean_squared_error(labels, predicted)), rel=1e-9)
+    assert snapshot.performance["mean_residual"] == pytest.approx(float(np.mean(labels - predicted)), rel=1e-9)
+    assert snapshot.accuracy is None  # no accuracy for a regression model
+    assert window.outcome_totals == {}
+
+
+def test_label_ttl_shorter_than_the_window(rich_baseline):
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, label_ttl_seconds=20)
+    window.add_predictions([prediction("a", 5.0, {"x": 0.0}), prediction("b", 25.0, {"x": 0.0})], now=25)
+    window.snapshot(now=30)  # the oldest slot waiting for labels: floor((30 - 20) / 10) + 1 = 2, i.e. [20, 30)
+    assert (window.pending, window.evicted_pending) == (1, 1)
+    assert window.add_feedback(Feedback("a", 31.0, 1)) is False
+    assert window.add_feedback(Feedback("b", 31.0, 1)) is True
+    assert window.snapshot(now=31).predictions == 2  # the rows stay in the window
+
+
+def test_label_delays_and_outcome_totals_leave_out_feedback_read_again(rich_baseline):
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10)
+    window.add_predictions([prediction(pid, 10.0, {"x": 0.0}, predicted=1) for pid in "abcd"], now=10)
+    assert window.add_feedback(Feedback("a", 10.5, 1))  # 0.5 s
+    assert window.add_feedback(Feedback("b", 40.0, 0))  # 30 s
+    assert window.add_feedback(Feedback("c", 9.0, 1))  # stamped before its prediction: 0
+    assert window.add_feedback(Feedback("d", 20.0, 1), counted=False)  # read again after a restart
+    assert window.outcome_totals == {"correct": 2, "incorrect": 1}
+    expected_counts = np.histogram([0.5, 30.0, 0.0], bins=[-np.inf, *LABEL_DELAY_BUCKETS, np.inf])[0]
+    np.testing.assert_array_equal(window.label_delay_counts, expected_counts)
+    assert window.label_delay_sum == 30.5
+    assert window.snapshot(now=20).labeled == 4  # the window has every label

@@ -2,6 +2,8 @@
 
 `/metrics` serves the Prometheus text format; `/healthz` answers 200 while the work loop runs and recomputes
 on time, 503 otherwise, so an orchestrator restarts an exporter that is stuck rather than one that is slow.
+`/readyz` answers 200 once the exporter has something true to serve (baseline loaded, logs readable, a first
+recompute done), 503 with the failing checks otherwise: a reason to wait or look, not to restart.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def create_app(service: ExporterService) -> Flask:
         healthy = service.is_healthy()
         body = {"status": "ok" if healthy else "unhealthy", "last_recompute": service.published.computed_at}
         return jsonify(body), 200 if healthy else 503
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        checks = service.readiness()
+        ready = all(checks.values())
+        return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
 
     return app
 

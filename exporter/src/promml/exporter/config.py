@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,33 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the key and says what is expected."""
 
 
+def window_name(seconds: float) -> str:
+    """A window's default name, its length as a Prometheus-style duration: 300 → "5m", 86400 → "24h", 90 → "90s"."""
+    if seconds >= 1 and float(seconds).is_integer():
+        whole = int(seconds)
+        for unit, size in (("h", 3600), ("m", 60)):
+            if whole % size == 0:
+                return f"{whole // size}{unit}"
+        return f"{whole}s"
+    return f"{seconds:g}s"
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """One sliding window: its `window` label value and its length in seconds."""
+
+    name: str
+    seconds: float
+
+
 @dataclass(frozen=True)
 class ExporterConfig:
-    """Every setting of the exporter; docs/exporter.md documents each key."""
+    """Every setting of the exporter; docs/exporter.md documents each key.
+
+    `windows` lists every sliding window, the first being the primary one (the unlabelled contract metrics);
+    left empty, it is the single window `window_seconds` long. `window_seconds` is always the primary window's
+    length.
+    """
 
     model_name: str
     model_version: str
@@ -30,6 +56,24 @@ class ExporterConfig:
     poll_interval_seconds: float = 1.0
     max_pending_predictions: int = 1_000_000
     checkpoint_path: Path | None = None
+    windows: tuple[WindowSpec, ...] = ()
+    label_ttl_seconds: float | None = None
+    sample_size: int = 1000
+    positive_class: str | int | float | bool = 1
+
+    def __post_init__(self) -> None:
+        if not self.windows:
+            object.__setattr__(self, "windows", (WindowSpec(window_name(self.window_seconds), self.window_seconds),))
+        object.__setattr__(self, "window_seconds", self.windows[0].seconds)
+
+    @property
+    def longest_window_seconds(self) -> float:
+        return max(spec.seconds for spec in self.windows)
+
+    @property
+    def label_ttl(self) -> float:
+        """How long a prediction waits for its label: `label_ttl_seconds`, by default the longest window."""
+        return self.longest_window_seconds if self.label_ttl_seconds is None else self.label_ttl_seconds
 
 
 _REQUIRED = ("model_name", "model_version", "baseline", "prediction_logs")
@@ -37,12 +81,24 @@ _OPTIONAL = (
     "feedback_logs",
     "listen",
     "window_seconds",
+    "windows",
     "slot_seconds",
     "recompute_interval_seconds",
     "poll_interval_seconds",
     "max_pending_predictions",
+    "label_ttl_seconds",
+    "sample_size",
+    "positive_class",
     "checkpoint_path",
 )
+_KNOWN = _REQUIRED + _OPTIONAL
+_EXAMPLE_WINDOWS = "[{name: 1h, seconds: 3600}, {name: 24h, seconds: 86400}]"
+
+
+def _unknown_key_message(key: Any, known: tuple[str, ...], where: str = "") -> str:
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+    return f"{where}unknown key {key!r}{hint}"
 
 
 def _string(raw: dict[str, Any], key: str) -> str:
@@ -63,11 +119,21 @@ def _patterns(raw: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _positive(raw: dict[str, Any], key: str, default: float) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+def _seconds(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{key}: expected a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def _positive(raw: dict[str, Any], key: str, default: float) -> float:
+    return _seconds(raw.get(key, default), key)
+
+
+def _positive_integer(raw: dict[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+    return value
 
 
 def _listen(raw: dict[str, Any]) -> tuple[str, int]:
@@ -78,26 +144,72 @@ def _listen(raw: dict[str, Any]) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _windows(raw: dict[str, Any]) -> tuple[WindowSpec, ...]:
+    """`windows` (a list of {name, seconds}), or the single window of `window_seconds`; not both."""
+    if "windows" not in raw:
+        seconds = _positive(raw, "window_seconds", ExporterConfig.window_seconds)
+        return (WindowSpec(window_name(seconds), seconds),)
+    if "window_seconds" in raw:
+        raise ConfigError("window_seconds: give either window_seconds or windows, not both")
+    value = raw["windows"]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"windows: expected a non-empty list such as {_EXAMPLE_WINDOWS}, got {value!r}")
+    specs: list[WindowSpec] = []
+    for index, item in enumerate(value):
+        where = f"windows[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a mapping {{name: 1h, seconds: 3600}}, got {item!r}")
+        for key in item:
+            if key not in ("name", "seconds"):
+                raise ConfigError(_unknown_key_message(key, ("name", "seconds"), f"{where}: "))
+        if "seconds" not in item:
+            raise ConfigError(f"{where}.seconds: missing; expected the window's length in seconds")
+        seconds = _seconds(item["seconds"], f"{where}.seconds")
+        name = item.get("name", window_name(seconds))
+        if isinstance(name, int | float) and not isinstance(name, bool):
+            name = str(name)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name: expected a non-empty string (the `window` label), got {name!r}")
+        if any(spec.name == name for spec in specs):
+            raise ConfigError(f"{where}.name: {name!r} names two windows; expected distinct names")
+        specs.append(WindowSpec(name, seconds))
+    return tuple(specs)
+
+
+def _positive_class(raw: dict[str, Any]) -> str | int | float | bool:
+    value = raw.get("positive_class", ExporterConfig.positive_class)
+    if not isinstance(value, str | int | float) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"positive_class: expected a class as the model predicts it (e.g. 1 or \"yes\"), got "
+                          f"{value!r}")
+    return value
+
+
 def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
     """Validate a decoded YAML document; relative paths are resolved against `base_dir` (the file's folder)."""
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a YAML mapping of key: value")
-    unknown = sorted(set(raw) - set(_REQUIRED) - set(_OPTIONAL))
-    if unknown:
-        raise ConfigError(f"unknown key(s): {', '.join(unknown)}; known keys: {', '.join(_REQUIRED + _OPTIONAL)}")
+    for key in raw:
+        if key not in _KNOWN:
+            raise ConfigError(_unknown_key_message(key, _KNOWN))
     missing = [key for key in _REQUIRED if key not in raw]
     if missing:
         raise ConfigError(f"missing required key(s): {', '.join(missing)}")
     prediction_logs = _patterns(raw, "prediction_logs")
     if not prediction_logs:
         raise ConfigError("prediction_logs: expected at least one path or glob")
-    window = _positive(raw, "window_seconds", ExporterConfig.window_seconds)
+    windows = _windows(raw)
+    shortest = min(spec.seconds for spec in windows)
+    longest = max(spec.seconds for spec in windows)
     slot = _positive(raw, "slot_seconds", ExporterConfig.slot_seconds)
-    if slot > window:
-        raise ConfigError(f"slot_seconds: expected at most window_seconds ({window}), got {slot}")
-    max_pending = raw.get("max_pending_predictions", ExporterConfig.max_pending_predictions)
-    if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
-        raise ConfigError(f"max_pending_predictions: expected a positive integer, got {max_pending!r}")
+    if slot > shortest:
+        key = "window_seconds" if "windows" not in raw else "the shortest window"
+        raise ConfigError(f"slot_seconds: expected at most {key} ({shortest:g}), got {slot:g}")
+    label_ttl = None
+    if raw.get("label_ttl_seconds") is not None:
+        label_ttl = _positive(raw, "label_ttl_seconds", longest)
+        if label_ttl > longest:
+            raise ConfigError(f"label_ttl_seconds: expected at most the longest window ({longest:g} s): a label "
+                              f"joined later could not change any window; got {label_ttl:g}")
     host, port = _listen(raw)
 
     def resolve(pattern: str) -> str:
@@ -115,14 +227,20 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
         feedback_logs=tuple(resolve(p) for p in _patterns(raw, "feedback_logs")),
         listen_host=host,
         listen_port=port,
-        window_seconds=window,
+        window_seconds=windows[0].seconds,
         slot_seconds=slot,
         recompute_interval_seconds=_positive(
             raw, "recompute_interval_seconds", ExporterConfig.recompute_interval_seconds
         ),
         poll_interval_seconds=_positive(raw, "poll_interval_seconds", ExporterConfig.poll_interval_seconds),
-        max_pending_predictions=max_pending,
+        max_pending_predictions=_positive_integer(
+            raw, "max_pending_predictions", ExporterConfig.max_pending_predictions
+        ),
         checkpoint_path=checkpoint_path,
+        windows=windows,
+        label_ttl_seconds=label_ttl,
+        sample_size=_positive_integer(raw, "sample_size", ExporterConfig.sample_size),
+        positive_class=_positive_class(raw),
     )
 
 

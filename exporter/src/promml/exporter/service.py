@@ -11,18 +11,29 @@ hold records still inside it are read again and added to the window without bein
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..baseline import Baseline
-from ..records import FEEDBACK_FIELDS, PREDICTION_FIELDS, Feedback, Prediction, parse_feedback, parse_prediction
+from ..records import (
+    FEEDBACK_FIELDS,
+    PREDICTION_FIELDS,
+    Feedback,
+    InvalidRecord,
+    Prediction,
+    parse_feedback,
+    parse_prediction,
+    parse_timestamp,
+)
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import ExporterConfig
 from .log_follower import LogFollower
@@ -44,10 +55,19 @@ it needs to."""
 
 @dataclass(frozen=True)
 class Published:
-    """What a scrape sees: the last snapshot and when it was computed."""
+    """What a scrape sees: the last snapshots (`snapshot` is the primary window's) and when they were computed.
+
+    `log_lag_seconds` is, per log, the time from the newest record timestamp read so far to `computed_at` (absent
+    before a first record); `unread_bytes` the bytes of the followed files not read yet; `logs_readable` whether
+    at least one prediction log exists and every matched log file can be opened for reading."""
 
     snapshot: WindowSnapshot | None
     computed_at: float | None
+    windows: tuple[WindowSnapshot, ...] = ()
+    log_lag_seconds: dict[str, float] = field(default_factory=dict)
+    unread_bytes: dict[str, int] = field(default_factory=dict)
+    logs_readable: bool = False
+    baseline_age_seconds: float | None = None
 
 
 def _finite(value: Any) -> bool:
@@ -98,10 +118,15 @@ class ExporterService:
         self.clock = clock
         self.window = SlidingWindow(
             baseline,
-            window_seconds=config.window_seconds,
+            windows=config.windows,
             slot_seconds=config.slot_seconds,
             max_pending=config.max_pending_predictions,
+            label_ttl_seconds=config.label_ttl,
+            sample_size=config.sample_size,
+            positive_class=config.positive_class,
         )
+        self.baseline_created_at = _epoch_or_none(getattr(baseline, "created_at", None))
+        self.newest_record: dict[str, float] = {}  # log -> newest record timestamp read
         self._predictions = LogFollower(config.prediction_logs)
         self._feedback = LogFollower(config.feedback_logs)
         self.record_counts: Counter[tuple[str, str]] = Counter()
@@ -113,7 +138,7 @@ class ExporterService:
         self._resume()
 
     def _replay_since(self, now: float) -> float:
-        return now - self.config.window_seconds - self.config.slot_seconds - REPLAY_MARGIN_SECONDS
+        return now - self.config.longest_window_seconds - self.config.slot_seconds - REPLAY_MARGIN_SECONDS
 
     def _resume(self) -> None:
         """Go on from the checkpoint, if there is a usable one; otherwise read every log from its start."""
@@ -143,7 +168,7 @@ class ExporterService:
         if path is None:
             return
         now = self.clock()
-        since, spacing = self._replay_since(now), self.config.window_seconds / MARKS_PER_WINDOW
+        since, spacing = self._replay_since(now), self.config.longest_window_seconds / MARKS_PER_WINDOW
         for follower in (self._predictions, self._feedback):
             follower.mark(now, since, spacing)
         checkpoint = Checkpoint(
@@ -168,6 +193,9 @@ class ExporterService:
             if prediction is not None:
                 predictions.append(prediction)
             self.record_counts[(PREDICTIONS_LOG, status)] += 1
+        if predictions:
+            newest = max(p.timestamp for p in predictions)
+            self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
         self.window.add_predictions(predictions, now)
         self._forget_labels(now)
         if self._predictions.replaying:
@@ -175,7 +203,7 @@ class ExporterService:
         result = self._feedback.poll()
         self.record_counts[(FEEDBACK_LOG, "oversized")] += result.oversized
         for line in result.replayed:
-            self._join(line)
+            self._join(line, counted=False)
         for line in result.lines:
             self.record_counts[(FEEDBACK_LOG, self._join(line))] += 1
 
@@ -187,12 +215,15 @@ class ExporterService:
                 status, prediction = "other_model", None
             yield status, prediction
 
-    def _join(self, line: bytes) -> str:
-        """Join one feedback line to its prediction; its status."""
+    def _join(self, line: bytes, counted: bool = True) -> str:
+        """Join one feedback line to its prediction; its status. `counted` is False for a line read again after a
+        restart (see `SlidingWindow.add_feedback`)."""
         status, feedback = parse_line(line, parse_feedback, FEEDBACK_FIELDS)
         if not isinstance(feedback, Feedback):
             return status
-        if self.window.add_feedback(feedback):
+        newest = self.newest_record.get(FEEDBACK_LOG, feedback.timestamp)
+        self.newest_record[FEEDBACK_LOG] = max(newest, feedback.timestamp)
+        if self.window.add_feedback(feedback, counted):
             self._labeled[feedback.prediction_id] = feedback.timestamp
             return "ok"
         return "duplicate_feedback" if feedback.prediction_id in self._labeled else "unknown_prediction_id"
@@ -200,7 +231,7 @@ class ExporterService:
     def _forget_labels(self, now: float) -> None:
         """Labelled ids are kept as long as their predictions can be in the window, and at most as many as
         predictions may wait for a label; a label for a forgotten one is `unknown_prediction_id`."""
-        oldest = now - self.config.window_seconds - self.config.slot_seconds
+        oldest = now - self.config.label_ttl - self.config.slot_seconds
         labeled = self._labeled
         while labeled:
             prediction_id = next(iter(labeled))
@@ -210,7 +241,18 @@ class ExporterService:
 
     def recompute(self) -> None:
         now = self.clock()
-        self.published = Published(self.window.snapshot(now), now)
+        snapshots = tuple(self.window.snapshots(now))
+        self.published = Published(
+            snapshot=snapshots[0],
+            computed_at=now,
+            windows=snapshots,
+            log_lag_seconds={log: now - newest for log, newest in self.newest_record.items()},
+            unread_bytes={
+                PREDICTIONS_LOG: _unread_bytes(self._predictions), FEEDBACK_LOG: _unread_bytes(self._feedback),
+            },
+            logs_readable=_readable(self.config.prediction_logs, self.config.feedback_logs),
+            baseline_age_seconds=None if self.baseline_created_at is None else now - self.baseline_created_at,
+        )
         self._last_recompute = time.monotonic()
 
     def step(self) -> None:
@@ -243,8 +285,48 @@ class ExporterService:
                 logger.exception("promml exporter: round failed")
             self._stop.wait(self.config.poll_interval_seconds)
 
+    def readiness(self) -> dict[str, bool]:
+        """What `/readyz` checks: the baseline is loaded (it is, once the service exists), the logs are readable
+        (at the last recompute) and a first recompute has published metrics."""
+        published = self.published
+        return {
+            "baseline_loaded": self.baseline is not None,
+            "logs_readable": published.logs_readable,
+            "first_recompute_done": published.computed_at is not None,
+        }
+
     def is_healthy(self) -> bool:
         """Alive and recomputing: the loop runs and the last recompute is at most three intervals old."""
         if self._thread is None or not self._thread.is_alive():
             return False
         return time.monotonic() - self._last_recompute <= 3 * self.config.recompute_interval_seconds + 1
+
+
+def _epoch_or_none(text: str | None) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time, or None when absent or unreadable."""
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except InvalidRecord:
+        return None
+
+
+def _unread_bytes(follower: LogFollower) -> int:
+    """Bytes between each followed file's read position and its end (copies that are not read left out)."""
+    unread = 0
+    for position in follower.positions():
+        if position.copy_of is not None:
+            continue
+        try:
+            unread += max(os.stat(position.path).st_size - position.offset, 0)
+        except OSError:
+            continue
+    return unread
+
+
+def _readable(prediction_patterns: Iterable[str], feedback_patterns: Iterable[str]) -> bool:
+    """At least one prediction log exists, and every file the patterns match can be opened for reading."""
+    predictions = [path for pattern in prediction_patterns for path in glob.glob(pattern)]
+    feedback = [path for pattern in feedback_patterns for path in glob.glob(pattern)]
+    return bool(predictions) and all(os.access(path, os.R_OK) for path in predictions + feedback)

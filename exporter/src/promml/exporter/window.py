@@ -1,99 +1,205 @@
-"""A sliding window kept as per-time-slot counts, so memory and recompute cost do not grow with its rows.
+"""Sliding windows kept as per-time-slot state, so memory and recompute cost do not grow with their rows.
 
-Each slot holds, per feature, the counts of rows in each baseline bin, plus prediction and outcome counts.
-Rows are buffered raw within their slot and binned in bulk with numpy at the next snapshot. Predictions wait in a
-bounded table for their label (joined by `prediction_id`) for at most the window's length: a label for a
-prediction that has left the window can no longer change the window's accuracy.
+Every window (say 1h and 24h) is read from one series of `slot_seconds` slots, kept as long as the longest window
+needs them. A slot holds, per feature, the rows in each baseline bin, missing / out-of-range / wrong-type counts and
+a bounded reservoir of each numeric feature's values; the score's and the predicted class's bin counts; and the
+performance state of its labelled rows (`performance.LabelStats`). All of it adds up, so a window's state is the sum
+of its slots'. Rows are buffered raw within their slot and binned in bulk with numpy at the next snapshot.
+
+Predictions wait in a bounded table for their label (joined by `prediction_id`) for at most `label_ttl_seconds`,
+itself at most the longest window: a label for a prediction that has left every window can change nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..baseline import Baseline
-from ..drift import psi
+from ..baseline import Baseline, CategoricalReference, NumericReference
+from ..drift import chi_square_test, dataset_drift_share, jensen_shannon_distance, ks_test, psi
+from ..drift import wasserstein_distance_normalised as wasserstein
 from ..records import Feedback, Prediction
+from .config import WindowSpec
+from .performance import LabelStats, class_key, classification_metrics, regression_metrics
+from .reservoir import Reservoir
+from .sampling import merged_sample
+
+DATASET_DRIFT_PSI_THRESHOLD = 0.1
+"""`ml_dataset_drift_share` is the share of features whose PSI is over this: the end of PSI's "no change" band
+(< 0.1), the same level as the DataDriftDetected warning."""
+
+SLOT_SAMPLE_HEADROOM = 4
+"""Each slot's reservoir holds up to `sample_size` × slot / shortest window × this many values per numeric feature
+(at most `sample_size`): room for a slot with 4 times its fair share of the shortest window's rows before that
+window's sample gets smaller than `sample_size` (see `sampling.merged_sample`)."""
+
+MAX_UNKNOWN_FEATURES = 20
+"""Unknown feature names reported per window (and kept per slot); the rest are counted under `OTHER_FEATURE`, so a
+client sending arbitrary keys cannot create unbounded series."""
+OTHER_FEATURE = "__other__"
+
+LABEL_DELAY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0, 604800.0)
+"""Upper bounds of `ml_label_delay_seconds`: one second to one week."""
+
+SAMPLE_SEED = 0
+"""Seeds the reservoirs and the merged samples, so the same rows give the same KS and Wasserstein values."""
+
+_ABSENT = object()
+
+
+def same_label(prediction: Any, label: Any) -> bool:
+    """Two numbers compare by value (1 == 1.0 == True); otherwise by text, so a label "1" matches a prediction 1."""
+    return class_key(prediction) == class_key(label)
 
 
 @dataclass
 class _Slot:
     predictions: int = 0
-    labeled: int = 0
-    correct: int = 0
+    unbinned: list[Prediction] = field(default_factory=list)
     counts: dict[str, np.ndarray] = field(default_factory=dict)
-    unbinned: list[dict[str, Any]] = field(default_factory=list)
+    missing: Counter[str] = field(default_factory=Counter)
+    out_of_range: Counter[str] = field(default_factory=Counter)
+    violations: Counter[tuple[str, str]] = field(default_factory=Counter)
+    reservoirs: dict[str, Reservoir] = field(default_factory=dict)
+    prediction_counts: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: LabelStats = field(default_factory=LabelStats)
 
 
 @dataclass(frozen=True)
 class WindowSnapshot:
-    """The window's statistics at one moment."""
+    """One window's statistics at one moment. Per-feature dicts are keyed by feature name; NaN means no data."""
 
+    name: str
+    seconds: float
+    task: str
     predictions: int
     labeled: int
     correct: int
     feature_counts: dict[str, np.ndarray]
-    drift: dict[str, float]
+    drift: dict[str, float]  # PSI
+    js_distance: dict[str, float] = field(default_factory=dict)
+    ks: dict[str, tuple[float, float]] = field(default_factory=dict)  # numeric: (D, p-value)
+    chi2_pvalue: dict[str, float] = field(default_factory=dict)  # categorical
+    wasserstein: dict[str, float] = field(default_factory=dict)  # numeric, in reference stds
+    sample_sizes: dict[str, int] = field(default_factory=dict)  # numeric: values behind KS and Wasserstein
+    prediction_counts: dict[str, np.ndarray] = field(default_factory=dict)  # "score", "class"
+    prediction_psi: dict[str, float] = field(default_factory=dict)
+    prediction_js_distance: dict[str, float] = field(default_factory=dict)
+    dataset_drift_share: float = math.nan
+    missing_ratio: dict[str, float] = field(default_factory=dict)
+    out_of_range_ratio: dict[str, float] = field(default_factory=dict)
+    unseen_ratio: dict[str, float] = field(default_factory=dict)
+    schema_violations: dict[tuple[str, str], int] = field(default_factory=dict)  # (feature, reason) → rows
+    performance: dict[str, float] = field(default_factory=dict)
+    binary_outcomes: dict[str, int] | None = None
 
     @property
     def accuracy(self) -> float | None:
-        return self.correct / self.labeled if self.labeled else None
+        if self.task != "classification" or not self.labeled:
+            return None
+        return self.correct / self.labeled
 
 
-def same_label(prediction: Any, label: Any) -> bool:
-    """Two numbers compare by value (1 == 1.0 == True); otherwise by text, so a label "1" matches a prediction 1."""
-    numbers = (int, float)
-    if isinstance(prediction, numbers) and isinstance(label, numbers):
-        return float(prediction) == float(label)
-    return str(prediction) == str(label)
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.nan
 
 
-def _numeric_column(rows: list[dict[str, Any]], name: str) -> np.ndarray:
-    """The feature's finite numeric values; missing and non-numeric values are not binned."""
-    values = [row.get(name) for row in rows]
-    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
-    return np.asarray(numbers, dtype=float)
+def _split_numeric(values: Iterable[Any]) -> tuple[np.ndarray, int, int, int]:
+    """(finite numbers, missing values, absent keys, values of the wrong type); booleans and text are wrong.
+
+    Parsed records hold no NaN or infinity; one given directly counts as missing."""
+    numbers: list[float] = []
+    missing = absent = wrong = 0
+    for value in values:
+        kind = type(value)
+        if kind is float or kind is int:
+            numbers.append(value)
+        elif value is _ABSENT:
+            absent += 1
+        elif value is None or value == "":
+            missing += 1
+        else:
+            wrong += 1
+    array = np.asarray(numbers, dtype=float)
+    finite = np.isfinite(array)
+    if not finite.all():
+        missing += int(array.size - np.count_nonzero(finite))
+        array = array[finite]
+    return array, missing, absent, wrong
 
 
-def _categorical_column(rows: list[dict[str, Any]], name: str) -> np.ndarray:
-    values = [row.get(name) for row in rows]
-    return np.asarray([str(v) for v in values if v is not None and v != ""], dtype=object)
+def _split_categorical(values: Iterable[Any]) -> tuple[list[str], int, int]:
+    """(present values as text, missing values, absent keys)."""
+    present: list[str] = []
+    missing = absent = 0
+    for value in values:
+        if value is _ABSENT:
+            absent += 1
+        elif value is None or value == "":
+            missing += 1
+        else:
+            present.append(str(value))
+    return present, missing, absent
 
 
 class SlidingWindow:
-    """Counts of the last `window_seconds` of predictions (by their timestamp), in `slot_seconds` slots."""
+    """Per-slot state of the last predictions (by their timestamp) and the windows computed from it."""
 
     def __init__(
         self,
         baseline: Baseline,
         *,
-        window_seconds: float,
+        windows: Sequence[WindowSpec] | None = None,
+        window_seconds: float | None = None,
         slot_seconds: float,
         max_pending: int = 1_000_000,
+        label_ttl_seconds: float | None = None,
+        sample_size: int = 1000,
+        positive_class: Any = 1,
     ) -> None:
+        if windows is None:
+            if window_seconds is None:
+                raise ValueError("give windows or window_seconds")
+            windows = [WindowSpec(f"{window_seconds:g}s", window_seconds)]
         self.baseline = baseline
-        self.window_seconds = window_seconds
+        self.windows = tuple(windows)
+        self.window_seconds = self.windows[0].seconds
+        self.longest_seconds = max(spec.seconds for spec in self.windows)
         self.slot_seconds = slot_seconds
         self.max_pending = max_pending
+        self.label_ttl_seconds = self.longest_seconds if label_ttl_seconds is None else label_ttl_seconds
+        self.sample_size = sample_size
+        shortest = min(spec.seconds for spec in self.windows)
+        self.slot_sample_capacity = min(
+            sample_size, max(1, math.ceil(sample_size * slot_seconds / shortest * SLOT_SAMPLE_HEADROOM))
+        )
+        self.positive_class = class_key(positive_class)
+        self.task = getattr(baseline, "task", None) or "classification"
+        self._feature_names = frozenset([*baseline.numeric, *baseline.categorical])
         self._slots: dict[int, _Slot] = {}
-        self._pending: dict[str, tuple[int, Any]] = {}
+        self._pending: dict[str, tuple[int, Any, float | None, float]] = {}
+        self._seeds = np.random.default_rng(SAMPLE_SEED)
         self.evicted_pending = 0
+        self.outcome_totals: Counter[str] = Counter()  # labels joined from new lines: correct / incorrect
+        self.label_delay_counts = np.zeros(len(LABEL_DELAY_BUCKETS) + 1, dtype=np.int64)  # last: above every bound
+        self.label_delay_sum = 0.0
 
     @property
     def pending(self) -> int:
         """Predictions still waiting for a label."""
         return len(self._pending)
 
-    def _oldest_slot(self, now: float) -> int:
-        return math.floor((now - self.window_seconds) / self.slot_seconds) + 1
+    def _oldest_slot(self, now: float, seconds: float) -> int:
+        return math.floor((now - seconds) / self.slot_seconds) + 1
 
     def add_predictions(self, predictions: Iterable[Prediction], now: float) -> int:
-        """Add predictions; returns how many fell inside the window (older ones are not counted)."""
-        oldest = self._oldest_slot(now)
+        """Add predictions; returns how many fell inside the longest window (older ones are not counted)."""
+        oldest = self._oldest_slot(now, self.longest_seconds)
         added = 0
         for prediction in predictions:
             key = math.floor(prediction.timestamp / self.slot_seconds)
@@ -103,69 +209,223 @@ class SlidingWindow:
             if slot is None:
                 slot = self._slots[key] = _Slot()
             slot.predictions += 1
-            slot.unbinned.append(prediction.features)
-            self._pending[prediction.prediction_id] = (key, prediction.prediction)
+            slot.unbinned.append(prediction)
+            self._pending[prediction.prediction_id] = (
+                key, prediction.prediction, prediction.score, prediction.timestamp,
+            )
             added += 1
-        self._evict_pending(oldest)
+        self._evict_pending(now)
         return added
 
-    def add_feedback(self, feedback: Feedback) -> bool:
-        """Join a label to its prediction; False when the prediction is unknown, already labelled or evicted."""
+    def add_feedback(self, feedback: Feedback, counted: bool = True) -> bool:
+        """Join a label to its prediction; False when the prediction is unknown, already labelled or evicted.
+
+        `counted` is False for feedback read again after a restart: it rebuilds the windows but is left out of the
+        cumulative outcome counters and the label delay histogram, which counted it before."""
         entry = self._pending.pop(feedback.prediction_id, None)
         if entry is None:
             return False
-        key, prediction = entry
+        key, prediction, score, predicted_at = entry
         slot = self._slots.get(key)
+        right = same_label(prediction, feedback.label)
         if slot is not None:
-            slot.labeled += 1
-            slot.correct += same_label(prediction, feedback.label)
+            slot.labels.add(prediction, feedback.label, score, self.positive_class)
+        if counted:
+            if self.task == "classification":
+                self.outcome_totals["correct" if right else "incorrect"] += 1
+            delay = max(feedback.timestamp - predicted_at, 0.0)
+            self.label_delay_counts[np.searchsorted(LABEL_DELAY_BUCKETS, delay, side="left")] += 1
+            self.label_delay_sum += delay
         return True
 
-    def snapshot(self, now: float) -> WindowSnapshot:
-        """Drop expired slots, bin buffered rows and compute the window's counts and PSI per feature."""
-        oldest = self._oldest_slot(now)
+    def snapshots(self, now: float) -> list[WindowSnapshot]:
+        """Drop expired slots, bin buffered rows and compute every window, the primary one first."""
+        oldest = self._oldest_slot(now, self.longest_seconds)
         for key in [key for key in self._slots if key < oldest]:
             del self._slots[key]
-        self._evict_pending(oldest)
-        totals = {name: np.zeros(len(ref.ref_ratios), dtype=np.int64) for name, ref in self._references()}
-        predictions = labeled = correct = 0
+        self._evict_pending(now)
         for slot in self._slots.values():
             self._bin(slot)
-            predictions += slot.predictions
-            labeled += slot.labeled
-            correct += slot.correct
-            for name, counts in slot.counts.items():
-                totals[name] += counts
-        drift = {name: psi(ref.ref_ratios, totals[name]) for name, ref in self._references()}
-        return WindowSnapshot(predictions, labeled, correct, totals, drift)
+        return [self._window(spec, now) for spec in self.windows]
 
-    def _references(self) -> list[tuple[str, Any]]:
-        return [*self.baseline.numeric.items(), *self.baseline.categorical.items()]
+    def snapshot(self, now: float) -> WindowSnapshot:
+        """The primary window's snapshot (see `snapshots`)."""
+        return self.snapshots(now)[0]
+
+    # --- Binning -----------------------------------------------------------------------------------------------
 
     def _bin(self, slot: _Slot) -> None:
         if not slot.unbinned:
             return
         rows, slot.unbinned = slot.unbinned, []
+        features = [row.features for row in rows]
+        self._count_unknown(slot, features)
         for name, ref in self.baseline.numeric.items():
-            self._add_counts(slot, name, ref.bin_index(_numeric_column(rows, name)), len(ref.ref_ratios))
+            self._bin_numeric(slot, name, ref, [f.get(name, _ABSENT) for f in features])
         for name, ref in self.baseline.categorical.items():
-            self._add_counts(slot, name, ref.bin_index(_categorical_column(rows, name)), len(ref.ref_ratios))
+            present, missing, absent = _split_categorical(f.get(name, _ABSENT) for f in features)
+            self._add_counts(slot.counts, name, ref.bin_index(present), ref.ref_ratios.size)
+            slot.missing[name] += missing + absent
+            slot.violations[(name, "missing_feature")] += absent
+        score_ref: NumericReference | None = getattr(self.baseline, "score", None)
+        if score_ref is not None:
+            scores = np.asarray([row.score for row in rows if row.score is not None], dtype=float)
+            self._add_counts(slot.prediction_counts, "score", score_ref.bin_index(scores), score_ref.ref_ratios.size)
+        class_ref: CategoricalReference | None = getattr(self.baseline, "predicted_class", None)
+        if class_ref is not None:
+            classes = [row.prediction for row in rows if row.prediction is not None]
+            self._add_counts(slot.prediction_counts, "class", class_ref.bin_index(classes), class_ref.ref_ratios.size)
+
+    def _bin_numeric(self, slot: _Slot, name: str, ref: NumericReference, values: list[Any]) -> None:
+        numbers, missing, absent, wrong = _split_numeric(values)
+        self._add_counts(slot.counts, name, ref.bin_index(numbers), ref.ref_ratios.size)
+        slot.missing[name] += missing + absent
+        slot.violations[(name, "missing_feature")] += absent
+        slot.violations[(name, "wrong_type")] += wrong
+        summary = getattr(ref, "summary", None)
+        if summary is not None and numbers.size:
+            slot.out_of_range[name] += int(np.count_nonzero((numbers < summary.minimum) | (numbers > summary.maximum)))
+        if getattr(ref, "sample", None) is not None:
+            reservoir = slot.reservoirs.get(name)
+            if reservoir is None:
+                seed = int(self._seeds.integers(2**63))
+                reservoir = slot.reservoirs[name] = Reservoir(self.slot_sample_capacity, seed=seed)
+            reservoir.add_many(numbers)
+
+    def _count_unknown(self, slot: _Slot, features: list[dict[str, Any]]) -> None:
+        known = self._feature_names
+        for row in features:
+            if known.issuperset(row):
+                continue
+            for name in row:
+                if name not in known:
+                    kept = (name, "unknown_feature") in slot.violations
+                    crowded = sum(reason == "unknown_feature" for _, reason in slot.violations) >= MAX_UNKNOWN_FEATURES
+                    slot.violations[(name if kept or not crowded else OTHER_FEATURE, "unknown_feature")] += 1
 
     @staticmethod
-    def _add_counts(slot: _Slot, name: str, bins: np.ndarray, n_bins: int) -> None:
-        counts = np.bincount(np.asarray(bins, dtype=np.int64), minlength=n_bins)
-        if name in slot.counts:
-            slot.counts[name] += counts
+    def _add_counts(counts: dict[str, np.ndarray], name: str, bins: np.ndarray, n_bins: int) -> None:
+        binned = np.bincount(np.asarray(bins, dtype=np.int64), minlength=n_bins)
+        if name in counts:
+            counts[name] += binned
         else:
-            slot.counts[name] = counts
+            counts[name] = binned
 
-    def _evict_pending(self, oldest: int) -> None:
-        """Forget predictions that left the window, and the oldest ones beyond `max_pending`."""
+    # --- Windows -----------------------------------------------------------------------------------------------
+
+    def _window(self, spec: WindowSpec, now: float) -> WindowSnapshot:
+        oldest = self._oldest_slot(now, spec.seconds)
+        slots = [slot for key, slot in sorted(self._slots.items()) if key >= oldest]
+        baseline = self.baseline
+        references = {**baseline.numeric, **baseline.categorical}
+        counts = {name: np.zeros(ref.ref_ratios.size, dtype=np.int64) for name, ref in references.items()}
+        prediction_refs = {
+            target: ref for target, ref in (("score", getattr(baseline, "score", None)),
+                                            ("class", getattr(baseline, "predicted_class", None)))
+            if ref is not None
+        }
+        prediction_counts = {t: np.zeros(ref.ref_ratios.size, dtype=np.int64) for t, ref in prediction_refs.items()}
+        missing: Counter[str] = Counter()
+        out_of_range: Counter[str] = Counter()
+        violations: Counter[tuple[str, str]] = Counter()
+        labels = LabelStats()
+        predictions = 0
+        for slot in slots:
+            predictions += slot.predictions
+            for name, slot_counts in slot.counts.items():
+                counts[name] += slot_counts
+            for target, slot_counts in slot.prediction_counts.items():
+                prediction_counts[target] += slot_counts
+            missing.update(slot.missing)
+            out_of_range.update(slot.out_of_range)
+            violations.update(slot.violations)
+            labels.merge(slot.labels)
+
+        drift = {name: psi(ref.ref_ratios, counts[name]) for name, ref in references.items()}
+        js = {name: jensen_shannon_distance(ref.ref_ratios, counts[name]) for name, ref in references.items()}
+        chi2 = {name: chi_square_test(ref.ref_ratios, counts[name])[1] for name, ref in baseline.categorical.items()}
+        ks: dict[str, tuple[float, float]] = {}
+        distances: dict[str, float] = {}
+        sample_sizes: dict[str, int] = {}
+        rng = np.random.default_rng(SAMPLE_SEED)
+        for name, ref in baseline.numeric.items():
+            reference_sample = getattr(ref, "sample", None)
+            if reference_sample is None or reference_sample.size == 0:
+                continue
+            parts = [(r.seen, r.values()) for r in (slot.reservoirs.get(name) for slot in slots) if r is not None]
+            sample = merged_sample(parts, self.sample_size, rng)
+            sample_sizes[name] = int(sample.size)
+            ks[name] = ks_test(reference_sample, sample)
+            summary = getattr(ref, "summary", None)
+            if summary is not None:
+                distances[name] = wasserstein(reference_sample, sample, summary.std)
+
+        summaries = {name: getattr(ref, "summary", None) for name, ref in baseline.numeric.items()}
+        performance = (
+            classification_metrics(labels, self.positive_class) if self.task == "classification"
+            else regression_metrics(labels)
+        )
+        binary = None
+        if self.task == "classification" and labels.labeled and labels.is_binary(self.positive_class):
+            binary = labels.binary_outcomes(self.positive_class)
+        return WindowSnapshot(
+            name=spec.name,
+            seconds=spec.seconds,
+            task=self.task,
+            predictions=predictions,
+            labeled=labels.labeled,
+            correct=labels.correct,
+            feature_counts=counts,
+            drift=drift,
+            js_distance=js,
+            ks=ks,
+            chi2_pvalue=chi2,
+            wasserstein=distances,
+            sample_sizes=sample_sizes,
+            prediction_counts=prediction_counts,
+            prediction_psi={t: psi(ref.ref_ratios, prediction_counts[t]) for t, ref in prediction_refs.items()},
+            prediction_js_distance={
+                t: jensen_shannon_distance(ref.ref_ratios, prediction_counts[t]) for t, ref in prediction_refs.items()
+            },
+            dataset_drift_share=dataset_drift_share(drift, DATASET_DRIFT_PSI_THRESHOLD),
+            missing_ratio={name: _ratio(missing[name], predictions) for name in references},
+            out_of_range_ratio={
+                name: _ratio(out_of_range[name], counts[name].sum())
+                for name, summary in summaries.items() if summary is not None
+            },
+            unseen_ratio={
+                name: _ratio(counts[name][ref.unseen_index], counts[name].sum())
+                for name, ref in baseline.categorical.items()
+            },
+            schema_violations=_capped_violations(violations),
+            performance=performance,
+            binary_outcomes=binary,
+        )
+
+    def _evict_pending(self, now: float) -> None:
+        """Forget predictions older than the label time-to-live, and the oldest ones beyond `max_pending`."""
+        oldest = self._oldest_slot(now, self.label_ttl_seconds)
         pending = self._pending
         while pending:
             prediction_id = next(iter(pending))
-            key, _ = pending[prediction_id]
+            key = pending[prediction_id][0]
             if key >= oldest and len(pending) <= self.max_pending:
                 break
             del pending[prediction_id]
             self.evicted_pending += 1
+
+
+def _capped_violations(violations: Counter[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Non-zero counts, with at most MAX_UNKNOWN_FEATURES unknown names (the most frequent), the rest as other."""
+    kept = {key: n for key, n in violations.items() if n and key[1] != "unknown_feature"}
+    unknown = sorted(
+        ((n, name) for (name, reason), n in violations.items() if n and reason == "unknown_feature"
+         and name != OTHER_FEATURE),
+        key=lambda item: (-item[0], item[1]),
+    )
+    other = violations.get((OTHER_FEATURE, "unknown_feature"), 0) + sum(n for n, _ in unknown[MAX_UNKNOWN_FEATURES:])
+    for n, name in unknown[:MAX_UNKNOWN_FEATURES]:
+        kept[(name, "unknown_feature")] = n
+    if other:
+        kept[(OTHER_FEATURE, "unknown_feature")] = other
+    return kept
