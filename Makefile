@@ -4,8 +4,8 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
-SYSTEM_BINARIES := prometheus promtool prometheus-alertmanager amtool docker-compose
-SYSTEM_PACKAGES := prometheus prometheus-alertmanager docker-compose
+SYSTEM_BINARIES := prometheus promtool prometheus-alertmanager amtool docker-compose victoria-metrics
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager docker-compose victoria-metrics
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 

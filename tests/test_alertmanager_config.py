@@ -1,11 +1,14 @@
 """alertmanager/: the config and its templates, checked by amtool and by a real Alertmanager.
 
-amtool validates the config, resolves routes and renders the templates; the last test runs Alertmanager itself
-against a local HTTP server standing in for Slack and PagerDuty, to see the notifications as they would be sent.
+amtool validates the config, resolves routes and renders the templates; the last tests run Alertmanager itself
+against a local HTTP server standing in for Slack and PagerDuty, to see the notifications as they would be sent,
+inside business hours and outside them. `warning_hours_open` tells whether the shipped business hours are open at
+a given moment (the end-to-end test uses it to know what to expect).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
@@ -18,19 +21,28 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from conftest import REPO_ROOT
 
 SECRETS_DIR = "/etc/alertmanager/secrets"
 DEMO_SLACK_URL = "http://receiver:9096/slack/demo"
 DEMO_ROUTING_KEY = "demo0000000000000000000000000000"
 DRIFT_RUNBOOK = "https://github.com/promml/promml/blob/main/docs/runbooks/DataDriftDetected.md"
+DASHBOARD = "http://127.0.0.1:3000/d/promml-model-overview"
 RECEIVERS_BY_SEVERITY = {
-    "critical": "pagerduty-critical,slack-critical", "warning": "slack-warning", "none": "null",
+    "critical": "pagerduty-critical,slack-critical", "warning": "slack-warning", "info": "null", "none": "null",
 }
+BUSINESS_HOURS = [{
+    "weekdays": ["monday:friday"], "times": [{"start_time": "09:00", "end_time": "18:00"}],
+    "location": "Europe/Berlin",
+}]
+WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")  # Alertmanager: sunday = 0
 
 
 def require(binary: str) -> str:
@@ -77,7 +89,7 @@ def test_amtool_accepts_the_config_and_parses_the_templates(amtool: str, repo_ro
     assert sorted(p.name for p in (repo_root / "alertmanager" / "templates").glob("*.tmpl")) == ["promml.tmpl"]
     result = run([amtool, "check-config", str(local_copy(repo_root, tmp_path))])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert " - 4 receivers" in result.stdout and " - 1 inhibit rules" in result.stdout
+    assert " - 4 receivers" in result.stdout and " - 2 inhibit rules" in result.stdout
 
 
 def test_amtool_rejects_a_broken_template(amtool: str, repo_root: Path, tmp_path: Path) -> None:
@@ -150,17 +162,33 @@ def test_route_tree(repo_root: Path) -> None:
     }
     assert route["routes"] == [
         {"matchers": ['severity="none"'], "receiver": "null"},
+        {"matchers": ['severity="info"'], "receiver": "null"},
         {"matchers": ['severity="critical"'], "receiver": "pagerduty-critical", "continue": True},
         {"matchers": ['severity="critical"'], "receiver": "slack-critical"},
-        {"matchers": ['severity="warning"'], "receiver": "slack-warning"},
+        {"matchers": ['severity="warning"'], "receiver": "slack-warning",
+         "active_time_intervals": ["business-hours"], "repeat_interval": "24h"},
     ]
 
 
-def test_critical_inhibits_warning_of_the_same_alert_model_and_feature(repo_root: Path) -> None:
-    assert shipped(repo_root)["inhibit_rules"] == [{
-        "source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
-        "equal": ["alertname", "model_name", "feature_name"],
-    }]
+def test_warnings_are_limited_to_business_hours(repo_root: Path) -> None:
+    """Monday to Friday, 09:00 to 18:00 in a named zone; only the warning route uses it, every name it uses exists."""
+    config = shipped(repo_root)
+    assert config["time_intervals"] == [{"name": "business-hours", "time_intervals": BUSINESS_HOURS}]
+    ZoneInfo(BUSINESS_HOURS[0]["location"])  # a real IANA zone (raises otherwise)
+    timed = [(route["matchers"], route.get("active_time_intervals"), route.get("mute_time_intervals"))
+             for route in config["route"]["routes"]
+             if "active_time_intervals" in route or "mute_time_intervals" in route]
+    assert timed == [(['severity="warning"'], ["business-hours"], None)]
+    assert "active_time_intervals" not in config["route"] and "mute_time_intervals" not in config["route"]
+
+
+def test_critical_inhibits_warning_and_info_and_warning_inhibits_info(repo_root: Path) -> None:
+    assert shipped(repo_root)["inhibit_rules"] == [
+        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
+         "equal": ["alertname", "model_name", "feature_name"]},
+        {"source_matchers": ['severity=~"critical|warning"'], "target_matchers": ['severity="info"'],
+         "equal": ["alertname", "model_name", "feature_name"]},
+    ]
 
 
 def alert_rules(repo_root: Path) -> list[dict[str, Any]]:
@@ -220,9 +248,112 @@ def test_matches() -> None:
     assert matches('alertname!~"Model.*"', labels)
 
 
-@pytest.mark.parametrize("severity", sorted(RECEIVERS_BY_SEVERITY))
+def inhibits(source: dict[str, str], target: dict[str, str], inhibit_rules: list[dict[str, Any]]) -> bool:
+    """Whether a firing `source` alert holds back `target` under these rules (labels in `equal` compared as
+    Alertmanager does, a missing label being the empty string)."""
+    return any(
+        all(matches(m, source) for m in rule["source_matchers"])
+        and all(matches(m, target) for m in rule["target_matchers"])
+        and all(source.get(name, "") == target.get(name, "") for name in rule["equal"])
+        for rule in inhibit_rules
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "inhibited"),
+    [
+        ("critical", "warning", True), ("critical", "info", True), ("warning", "info", True),
+        ("warning", "critical", False), ("info", "warning", False), ("info", "critical", False),
+        ("critical", "critical", False), ("warning", "warning", False), ("none", "info", False),
+    ],
+)
+def test_a_higher_severity_inhibits_the_lower_ones(
+    repo_root: Path, source: str, target: str, inhibited: bool
+) -> None:
+    rules = shipped(repo_root)["inhibit_rules"]
+    labels = {"alertname": "DataDriftDetected", "model_name": "credit-risk", "feature_name": "income"}
+    assert inhibits({**labels, "severity": source}, {**labels, "severity": target}, rules) is inhibited
+    # Another feature, model or alert is a different problem and is never held back.
+    for other in ({"feature_name": "age"}, {"model_name": "churn"}, {"alertname": "ModelAccuracyLow"}):
+        assert not inhibits({**labels, "severity": source}, {**labels, **other, "severity": target}, rules)
+
+
+def weekday_number(name: str) -> int:
+    return WEEKDAYS.index(name)
+
+
+def in_interval(spec: dict[str, Any], when: datetime) -> bool:
+    """Alertmanager's time_interval semantics for `weekdays`, `times` and `location` (the keys promml uses; any
+    other key fails, so this is never silently wrong): weekday ranges inclusive, clock times [start, end)."""
+    unsupported = set(spec) - {"weekdays", "times", "location"}
+    assert not unsupported, f"time_interval keys not evaluated here: {sorted(unsupported)}"
+    local = when.astimezone(ZoneInfo(spec.get("location", "UTC")))
+    if "weekdays" in spec:
+        day = local.isoweekday() % 7
+        ranges = [[weekday_number(part) for part in item.split(":")] for item in spec["weekdays"]]
+        if not any(bounds[0] <= day <= bounds[-1] for bounds in ranges):
+            return False
+    if "times" in spec:
+        minute = local.hour * 60 + local.minute
+
+        def minutes(clock: str) -> int:
+            hours, mins = clock.split(":")
+            return int(hours) * 60 + int(mins)
+
+        if not any(minutes(t["start_time"]) <= minute < minutes(t["end_time"]) for t in spec["times"]):
+            return False
+    return True
+
+
+def warning_hours_open(config: dict[str, Any], when: datetime) -> bool:
+    """Whether the warning route of an Alertmanager config notifies at `when` (an aware datetime): true when it
+    names no active time interval, else when any spec of any interval it names contains `when`."""
+    (route,) = [r for r in config["route"]["routes"] if r["matchers"] == ['severity="warning"']]
+    names = route.get("active_time_intervals", [])
+    if not names:
+        return True
+    intervals = {interval["name"]: interval["time_intervals"] for interval in config.get("time_intervals", [])}
+    return any(in_interval(spec, when) for name in names for spec in intervals[name])
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("when", "open_"),
+    [
+        # Winter (CET = UTC+1): Monday 2024-01-15.
+        (utc(2024, 1, 15, 7, 59), False), (utc(2024, 1, 15, 8, 0), True),     # 08:59 / 09:00 Berlin
+        (utc(2024, 1, 15, 16, 59), True), (utc(2024, 1, 15, 17, 0), False),   # 17:59 / 18:00 Berlin
+        # Summer (CEST = UTC+2): Friday 2024-07-12 and the Saturday after.
+        (utc(2024, 7, 12, 6, 59), False), (utc(2024, 7, 12, 7, 0), True),     # 08:59 / 09:00 Berlin
+        (utc(2024, 7, 12, 15, 59), True), (utc(2024, 7, 12, 16, 0), False),   # 17:59 / 18:00 Berlin
+        (utc(2024, 7, 13, 10, 0), False),                                     # Saturday noon
+        # Sunday 23:30 UTC is already Monday 00:30 in Berlin: a weekday, but before 09:00.
+        (utc(2024, 1, 14, 23, 30), False),
+    ],
+)
+def test_warning_hours_follow_the_business_hours_in_their_zone(repo_root: Path, when: datetime, open_: bool) -> None:
+    assert warning_hours_open(shipped(repo_root), when) is open_
+
+
+def test_warning_hours_without_an_interval_are_always_open(repo_root: Path) -> None:
+    config = shipped(repo_root)
+    for route in config["route"]["routes"]:
+        route.pop("active_time_intervals", None)
+    assert warning_hours_open(config, utc(2024, 7, 13, 3, 0))
+
+
+def test_every_severity_of_the_rules_has_a_tier(repo_root: Path) -> None:
+    severities = {rule["labels"]["severity"] for rule in alert_rules(repo_root)}
+    assert severities <= set(RECEIVERS_BY_SEVERITY), severities - set(RECEIVERS_BY_SEVERITY)
+
+
+@pytest.mark.parametrize("severity", sorted({rule["labels"]["severity"] for rule in alert_rules(REPO_ROOT)}))
 def test_amtool_routes_every_alert_of_a_severity(amtool: str, repo_root: Path, severity: str) -> None:
-    """Each alert rule's own labels, as Prometheus sends them, reach the receivers of its severity."""
+    """Each alert rule's own labels, as Prometheus sends them, reach the receivers of its severity (a tier that no
+    rule uses yet is covered by test_amtool_routes below)."""
     config = repo_root / "alertmanager" / "alertmanager.yml"
     receivers = RECEIVERS_BY_SEVERITY[severity]
     rules = [rule for rule in alert_rules(repo_root) if rule["labels"]["severity"] == severity]
@@ -244,8 +375,11 @@ def test_amtool_routes_every_alert_of_a_severity(amtool: str, repo_root: Path, s
          "pagerduty-critical,slack-critical"),
         (["severity=warning"], "slack-warning"),
         (["alertname=Watchdog", "severity=none"], "null"),
-        (["alertname=SomethingElse"], "slack-warning"),
-        (["severity=info"], "slack-warning"),
+        (["severity=none"], "null"),
+        (["severity=info"], "null"),
+        (["alertname=DataDriftDetected", "severity=info", "model_name=credit-risk", "feature_name=income"], "null"),
+        (["alertname=SomethingElse"], "slack-warning"),  # no severity: a human still sees it
+        (["severity=page"], "slack-warning"),  # an unknown severity as well
     ],
 )
 def test_amtool_routes(amtool: str, repo_root: Path, labels: list[str], receivers: str) -> None:
@@ -291,11 +425,14 @@ def template_data() -> dict[str, Any]:
          "Model: credit-risk 1.0.0, feature: income\n"
          "Feature income of model credit-risk 1.0.0 has PSI 0.41 against its training baseline (threshold 0.25).\n"
          f"Runbook: {DRIFT_RUNBOOK}\n"
+         f"Dashboard: {DASHBOARD}?var-model=credit-risk&var-version=1.0.0\n"
          "\n"
          "*DataDriftDetected* (critical) Status: resolved\n"
          "Model: credit-risk 1.0.0, feature: debt_ratio\n"
          "Feature debt_ratio of model credit-risk 1.0.0 has PSI 0.33 against its training baseline (threshold 0.25).\n"
-         f"Runbook: {DRIFT_RUNBOOK}"),
+         f"Runbook: {DRIFT_RUNBOOK}\n"
+         f"Dashboard: {DASHBOARD}?var-model=credit-risk&var-version=1.0.0"),
+        ("promml.dashboard.url", f"{DASHBOARD}?var-model=credit-risk&var-version=1.0.0"),
         ("promml.descriptions",
          "firing: Feature income of model credit-risk 1.0.0 has PSI 0.41 against its training baseline (threshold "
          "0.25).\nresolved: Feature debt_ratio of model credit-risk 1.0.0 has PSI 0.33 against its training baseline "
@@ -313,6 +450,40 @@ def test_amtool_renders_the_templates(
     ])
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected
+
+
+def render(amtool: str, repo_root: Path, tmp_path: Path, data: dict[str, Any], text: str) -> str:
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(data))
+    result = run([
+        amtool, "template", "render", f"--template.glob={repo_root / 'alertmanager' / 'templates' / '*.tmpl'}",
+        f"--template.data={path}", f"--template.text={text}",
+    ])
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_dashboard_links_prefer_the_alerts_annotation_and_escape_the_model(
+    amtool: str, repo_root: Path, tmp_path: Path
+) -> None:
+    """An alert's `dashboard_url` annotation wins; without one the overview opens on the alert's model (escaped for
+    a URL), or with the dashboard's own defaults when the alert names no model (a scrape target down)."""
+    data = template_data()
+    data["alerts"][0]["annotations"]["dashboard_url"] = "https://grafana.example.com/d/drift?var-feature=income"
+    data["alerts"][1]["labels"] = {"alertname": "ModelServerDown", "severity": "critical"}
+    data["alerts"].append({**data["alerts"][0], "annotations": {},
+                           "labels": {"model_name": "risk & fraud", "model_version": "2.0.0+b1"}})
+    each = '{{ range .Alerts }}{{ template "promml.alert.dashboard.url" . }}\n{{ end }}'
+    assert render(amtool, repo_root, tmp_path, data, each).splitlines() == [
+        "https://grafana.example.com/d/drift?var-feature=income",
+        DASHBOARD,
+        f"{DASHBOARD}?var-model=risk+%26+fraud&var-version=2.0.0%2Bb1",
+    ]
+    data["commonAnnotations"] = {"dashboard_url": "https://grafana.example.com/d/x"}
+    assert render(amtool, repo_root, tmp_path, data, '{{ template "promml.dashboard.url" . }}') == (
+        "https://grafana.example.com/d/x")
+    data["commonAnnotations"], data["commonLabels"] = {}, {"alertname": "ModelServerDown"}
+    assert render(amtool, repo_root, tmp_path, data, '{{ template "promml.dashboard.url" . }}') == DASHBOARD
 
 
 class Inbox(http.server.ThreadingHTTPServer):
@@ -366,15 +537,35 @@ def fast_route(route: dict[str, Any]) -> None:
         fast_route(child)
 
 
-@pytest.fixture
-def alertmanager(repo_root: Path, tmp_path: Path) -> Iterator[tuple[str, Inbox]]:
-    """Alertmanager from the shipped config; secret files in tmp_path and both notifiers sent to an Inbox."""
+ALWAYS_OPEN = [{"times": [{"start_time": "00:00", "end_time": "24:00"}]}]
+
+
+def closed_now() -> list[dict[str, Any]]:
+    """Business hours that hold no moment of the next hours: one hour, twelve hours away, in the shipped zone."""
+    zone = BUSINESS_HOURS[0]["location"]
+    start = (datetime.now(ZoneInfo(zone)).hour + 12) % 24
+    return [{"times": [{"start_time": f"{start:02d}:00", "end_time": f"{start + 1:02d}:00"}], "location": zone}]
+
+
+def with_business_hours(config: dict[str, Any], specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The config with only the times of its `business-hours` interval replaced."""
+    (interval,) = [item for item in config["time_intervals"] if item["name"] == "business-hours"]
+    interval["time_intervals"] = specs
+    return config
+
+
+@contextlib.contextmanager
+def running_alertmanager(
+    repo_root: Path, tmp_path: Path, business_hours: list[dict[str, Any]]
+) -> Iterator[tuple[str, Inbox, Path]]:
+    """Alertmanager from the shipped config with the given business hours; secret files in tmp_path and both
+    notifiers sent to an Inbox. Yields its URL, the Inbox and its log (debug level)."""
     binary = require("prometheus-alertmanager")
     inbox = Inbox()
     threading.Thread(target=inbox.serve_forever, daemon=True).start()
     (tmp_path / "slack_webhook_url").write_text(f"{inbox.url}/slack\n")
     (tmp_path / "pagerduty_routing_key").write_text(f"{DEMO_ROUTING_KEY}\n")
-    config = shipped(repo_root)
+    config = with_business_hours(shipped(repo_root), business_hours)
     for receiver in config["receivers"]:
         for slack in receiver.get("slack_configs", []):
             slack["api_url_file"] = str(tmp_path / "slack_webhook_url")
@@ -384,20 +575,39 @@ def alertmanager(repo_root: Path, tmp_path: Path) -> Iterator[tuple[str, Inbox]]
     fast_route(config["route"])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with open(tmp_path / "alertmanager.log", "wb") as log:
+    log_path = tmp_path / "alertmanager.log"
+    with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [binary, f"--config.file={local_copy(repo_root, tmp_path, config)}", f"--storage.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=debug"],
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
         wait_for("Alertmanager to be ready", lambda: process.poll() is None and ready(url))
-        yield url, inbox
+        yield url, inbox, log_path
     finally:
         process.terminate()
         process.wait(timeout=10)
         inbox.shutdown()
         inbox.server_close()
+
+
+@pytest.fixture
+def alertmanager(repo_root: Path, tmp_path: Path) -> Iterator[tuple[str, Inbox]]:
+    """Alertmanager inside business hours: its interval replaced by one that holds every moment."""
+    assert in_interval(ALWAYS_OPEN[0], datetime.now(timezone.utc))
+    with running_alertmanager(repo_root, tmp_path, ALWAYS_OPEN) as (url, inbox, _):
+        yield url, inbox
+
+
+@pytest.fixture
+def alertmanager_after_hours(repo_root: Path, tmp_path: Path) -> Iterator[tuple[str, Inbox, Path]]:
+    """Alertmanager outside business hours: its interval replaced by one hour far from now."""
+    closed = closed_now()
+    now = datetime.now(timezone.utc)
+    assert not any(in_interval(closed[0], now + timedelta(minutes=m)) for m in range(0, 60, 5))
+    with running_alertmanager(repo_root, tmp_path, closed) as running:
+        yield running
 
 
 def ready(url: str) -> bool:
@@ -434,12 +644,16 @@ def alert(name: str, severity: str, ends_at: str | None = None, **labels: str) -
 
 
 def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox]) -> None:
+    """Inside business hours: critical pages and posts, warning posts, info and none notify nobody."""
     url, inbox = alertmanager
     drift = alert("DataDriftDetected", "critical", feature_name="income")
     post_alerts(url, [
         drift,
         alert("DataDriftDetected", "warning", feature_name="income"),  # inhibited by the critical one
+        alert("DataDriftDetected", "info", feature_name="income"),  # inhibited as well
         alert("ModelAccuracyLow", "warning"),
+        alert("ModelAccuracyLow", "info"),  # inhibited by the warning
+        alert("PredictionVolumeShift", "info"),  # routed nowhere
         alert("Watchdog", "none"),
         # A two-level alert without feature_name: the label is missing on both, which counts as equal.
         alert("HighPredictionLatency", "critical"),
@@ -455,12 +669,18 @@ def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox])
         "model_name": "credit-risk", "model_version": "1.0.0", "feature_name": "income", "runbook_url": DRIFT_RUNBOOK,
     }
     assert details["description"] == "firing: DataDriftDetected (critical) on income"
+    dashboard = f"{DASHBOARD}?var-model=credit-risk&var-version=1.0.0"
+    assert details["dashboard_url"] == dashboard
+    assert page["links"] == [{"href": DRIFT_RUNBOOK, "text": "Runbook"}, {"href": dashboard, "text": "Dashboard"}]
 
     (slack,) = wait_for("a Slack post", lambda: inbox.bodies("/slack", "DataDriftDetected"))
     assert slack["channel"] == "#ml-alerts"
     (attachment,) = slack["attachments"]
     assert attachment["title"] == "[FIRING:1] DataDriftDetected on credit-risk (income)"
-    assert attachment["text"].startswith("*DataDriftDetected* (critical) Status: firing\n")
+    assert attachment["text"] == (
+        "*DataDriftDetected* (critical) Status: firing\nModel: credit-risk 1.0.0, feature: income\n"
+        f"DataDriftDetected (critical) on income\nRunbook: {DRIFT_RUNBOOK}\nDashboard: {dashboard}"
+    )
     wait_for("the warning in Slack", lambda: inbox.bodies("/slack", "ModelAccuracyLow"))
     twin = get_alerts(url, 'alertname="DataDriftDetected"', 'severity="warning"')
     assert [item["status"]["state"] for item in twin] == ["suppressed"]
@@ -480,5 +700,47 @@ def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox])
 
     assert inbox.bodies("/pagerduty", "ModelAccuracyLow") == []  # warnings never page
     assert inbox.bodies("/pagerduty", "Watchdog") == inbox.bodies("/slack", "Watchdog") == []
+    # Info notifies nobody; the info twins of a firing warning or critical alert are inhibited as well.
+    assert [item["status"]["state"] for item in get_alerts(url, 'alertname="PredictionVolumeShift"')] == ["active"]
+    assert [item["status"]["state"] for item in get_alerts(url, 'alertname="ModelAccuracyLow"', 'severity="info"')] == [
+        "suppressed"]
+    assert [item["status"]["state"] for item in get_alerts(url, 'feature_name="income"', 'severity="info"')] == [
+        "suppressed"]
+    assert [body for _, body in inbox.messages if "(info)" in json.dumps(body)] == []
     # The critical alert is gone, so its warning twin is no longer inhibited.
     wait_for("the uninhibited warning", lambda: inbox.bodies("/slack", "DataDriftDetected", "(warning) Status"))
+
+
+def test_alertmanager_holds_warnings_outside_business_hours(
+    alertmanager_after_hours: tuple[str, Inbox, Path]
+) -> None:
+    """Outside business hours a critical alert still pages and posts; a warning is held: Alertmanager lists it as
+    active, flushes its group (logged at debug level) and sends nothing."""
+    url, inbox, log = alertmanager_after_hours
+    post_alerts(url, [
+        alert("ModelAccuracyLow", "warning"),
+        alert("DataDriftDetected", "warning", feature_name="age"),  # another feature: not inhibited, but held
+        alert("DataDriftDetected", "critical", feature_name="income"),
+    ])
+    wait_for("the page", lambda: inbox.bodies("/pagerduty", "DataDriftDetected"))
+    wait_for("the critical Slack post", lambda: inbox.bodies("/slack", "DataDriftDetected", "(critical) Status"))
+
+    def flushes_and_mutes() -> tuple[dict[str, int], int]:
+        """Flushes of each warning group, and the notifications the time interval stopped (only the warning
+        route has one, so every stop is a warning's)."""
+        lines = log.read_text().splitlines()
+        flushes = {name: sum('severity=\\"warning\\"' in line and f'alertname=\\"{name}\\"' in line
+                             and "msg=flushing" in line for line in lines)
+                   for name in ("ModelAccuracyLow", "DataDriftDetected")}
+        return flushes, sum("route is not within active time" in line for line in lines)
+
+    # Each warning group is flushed at least twice (group_interval 1s) and every one of those flushes is stopped.
+    wait_for("two stopped flushes of each warning group", lambda: min(flushes_and_mutes()[0].values()) >= 2
+             and flushes_and_mutes()[1] >= 4)
+    for matchers in (['alertname="ModelAccuracyLow"'], ['alertname="DataDriftDetected"', 'severity="warning"']):
+        (held,) = get_alerts(url, *matchers)
+        assert held["status"]["state"] == "active"
+        assert [receiver["name"] for receiver in held["receivers"]] == ["slack-warning"]
+    assert inbox.bodies("/slack", "ModelAccuracyLow") == []
+    assert inbox.bodies("/slack", "(warning) Status") == []
+    assert inbox.bodies("/pagerduty", "ModelAccuracyLow") == []

@@ -26,7 +26,11 @@ from promml.exporter.config import ExporterConfig, parse_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-PROMML_SERVICES = ("baseline", "model-server", "exporter", "traffic", "receiver")
+REPLICAS = ("a", "b")
+PROMML_SERVICES = (
+    "baseline", *(f"{role}-{replica}" for role in ("model-server", "exporter", "traffic") for replica in REPLICAS),
+    "receiver",
+)
 ONE_SHOT_SERVICES = {"baseline"}
 PAGERDUTY_URL = "http://receiver:9096/pagerduty/v2/enqueue"
 
@@ -129,8 +133,10 @@ def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
 def test_published_ports_bind_loopback_only(services: dict[str, dict[str, Any]]) -> None:
     published = {name: published_ports(service) for name, service in services.items() if "ports" in service}
     assert published == {
-        "model-server": [("127.0.0.1", 8000, 8000)],
-        "exporter": [("127.0.0.1", 9102, 9102)],
+        "model-server-a": [("127.0.0.1", 8000, 8000)],
+        "model-server-b": [("127.0.0.1", 8001, 8000)],
+        "exporter-a": [("127.0.0.1", 9102, 9102)],
+        "exporter-b": [("127.0.0.1", 9103, 9102)],
         "receiver": [("127.0.0.1", 9096, 9096)],
         "prometheus": [("127.0.0.1", 9090, 9090)],
         "alertmanager": [("127.0.0.1", 9093, 9093)],
@@ -162,6 +168,17 @@ def test_every_service_runs_as_a_non_root_user(services: dict[str, dict[str, Any
     for name, service in services.items():
         uid = str(service["user"]).split(":")[0]
         assert uid not in ("", "0", "root"), name
+    # The third-party images' own users, made explicit: nobody for Prometheus and Alertmanager, grafana (472).
+    assert {name: services[name]["user"] for name in ("prometheus", "alertmanager", "grafana")} == {
+        "prometheus": "65534:65534", "alertmanager": "65534:65534", "grafana": "472:0",
+    }
+
+
+def test_grafana_admin_needs_a_password_and_visitors_only_view(services: dict[str, dict[str, Any]]) -> None:
+    environment = services["grafana"]["environment"]
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}"
+    assert (environment["GF_AUTH_ANONYMOUS_ENABLED"], environment["GF_AUTH_ANONYMOUS_ORG_ROLE"]) == ("true", "Viewer")
+    assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
 
 
 def test_every_mounted_path_exists(services: dict[str, dict[str, Any]]) -> None:
@@ -196,9 +213,10 @@ def test_demo_exporter_config_parses() -> None:
     )
 
 
-def test_exporter_reads_what_the_other_services_write(services: dict[str, dict[str, Any]]) -> None:
+@pytest.mark.parametrize("replica", REPLICAS)
+def test_exporter_reads_what_the_other_services_write(services: dict[str, dict[str, Any]], replica: str) -> None:
     config = demo_exporter_config()
-    exporter = services["exporter"]
+    exporter, model_server = services[f"exporter-{replica}"], services[f"model-server-{replica}"]
     assert ("./exporter/demo/exporter.yml", option(exporter["command"], "--config")) in bind_mounts(exporter)
     data_dir, baseline_out = "/data", None
     for argv in promml_commands(services["baseline"]):
@@ -209,11 +227,54 @@ def test_exporter_reads_what_the_other_services_write(services: dict[str, dict[s
     assert baseline_out == str(config.baseline)
     assert volume_target(services["baseline"], "data") == data_dir
     assert volume_target(exporter, "data") == data_dir
-    log_dir = option(services["model-server"]["command"], "--log-dir")
-    assert volume_target(services["model-server"], "logs") == log_dir
-    assert volume_target(exporter, "logs") == log_dir
+    log_dir = option(model_server["command"], "--log-dir")
+    assert volume_target(model_server, f"logs-{replica}") == log_dir
+    assert volume_target(exporter, f"logs-{replica}") == log_dir
     assert {str(Path(pattern).parent) for pattern in config.prediction_logs + config.feedback_logs} == {log_dir}
     assert published_ports(exporter)[0][2] == config.listen_port
+    assert {name: condition["condition"] for name, condition in exporter["depends_on"].items()} == {
+        "baseline": "service_completed_successfully", f"model-server-{replica}": "service_started",
+    }
+
+
+def named_volumes(service: dict[str, Any]) -> set[str]:
+    return {entry.split(":")[0] for entry in service.get("volumes", []) if not entry.startswith((".", "/"))}
+
+
+def test_each_replica_has_its_own_logs_and_exporter(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """Each replica's logs live in a volume of their own, written by that replica only and read by its exporter
+    only (read-only): an exporter reading both would count every prediction of the fleet twice."""
+    logs = {name for name in compose["volumes"] if name.startswith("logs")}
+    assert logs == {f"logs-{replica}" for replica in REPLICAS}
+    users = {volume: sorted(name for name, service in services.items() if volume in named_volumes(service))
+             for volume in logs}
+    assert users == {f"logs-{r}": [f"exporter-{r}", f"model-server-{r}"] for r in REPLICAS}
+    for replica in REPLICAS:
+        assert f"logs-{replica}:/logs:ro" in services[f"exporter-{replica}"]["volumes"]
+        assert f"logs-{replica}:/logs" in services[f"model-server-{replica}"]["volumes"]
+
+
+@pytest.mark.parametrize("replica", REPLICAS)
+def test_traffic_is_split_across_the_replicas(services: dict[str, dict[str, Any]], replica: str) -> None:
+    traffic = services[f"traffic-{replica}"]
+    url = urlsplit(option(traffic["command"], "--url"))
+    assert (url.hostname, url.port) == (f"model-server-{replica}", 8000)
+    assert float(option(traffic["command"], "--rps")) == 5.0  # half of the single generator's default 10
+    assert traffic["depends_on"] == {f"model-server-{replica}": {"condition": "service_healthy"}}
+    assert f"http://model-server-{replica}:8000/healthz" in traffic["healthcheck"]["test"][-1]
+
+
+def test_prometheus_scrapes_every_replica_and_its_exporter(services: dict[str, dict[str, Any]]) -> None:
+    prometheus = yaml.safe_load((REPO_ROOT / "prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
+            for job in prometheus["scrape_configs"]}
+    assert jobs["model-server"] == [f"model-server-{replica}:8000" for replica in REPLICAS]
+    assert jobs["promml-exporter"] == [f"exporter-{replica}:9102" for replica in REPLICAS]
+    scraped = {target.rsplit(":", 1)[0] for targets in jobs.values() for target in targets}
+    serving = {name for name in services if name.startswith(("model-server", "exporter"))}
+    assert serving <= scraped
 
 
 def test_prometheus_targets_are_compose_services(services: dict[str, dict[str, Any]]) -> None:
