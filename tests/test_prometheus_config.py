@@ -95,8 +95,8 @@ def test_scrape_jobs_and_alerting_target(repo_root: Path) -> None:
     assert targets == {
         "prometheus": ["localhost:9090"],
         "alertmanager": ["alertmanager:9093"],
-        "model-server": ["model-server:8000"],
-        "promml-exporter": ["exporter:9102"],
+        "model-server": ["model-server-a:8000", "model-server-b:8000"],
+        "promml-exporter": ["exporter-a:9102", "exporter-b:9102"],
     }
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
 

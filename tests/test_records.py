@@ -93,3 +93,18 @@ def test_utc_timestamp_equals_datetime_formatting():
     for moment in moments:
         expected = datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         assert utc_timestamp(moment) == expected, moment
+
+
+def test_parse_timestamp_equals_datetime_for_the_written_form_and_others():
+    import random
+    from datetime import datetime
+
+    rng = random.Random(7)
+    texts = [utc_timestamp(rng.uniform(0, 4_000_000_000)) for _ in range(20_000)]
+    texts += [utc_timestamp(1_790_000_000 + rng.random()) for _ in range(5_000)]  # the cached second
+    texts += ["2026-11-22T14:03:02Z", "2026-11-22T15:03:02.5+01:00", "2026-11-22T14:03:02.123456+00:00"]
+    for text in texts:
+        assert parse_timestamp(text) == datetime.fromisoformat(text).timestamp(), text
+    for bad in ["2026-13-22T14:03:02.123456Z", "2026-11-22T14:03:02.12345aZ", "2026-11-22 14:03:02"]:
+        with pytest.raises(InvalidRecord):
+            parse_timestamp(bad)

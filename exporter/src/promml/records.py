@@ -42,10 +42,28 @@ def utc_timestamp(epoch_seconds: float) -> str:
     return f"{prefix}.{micros:06d}Z"
 
 
+_last_parsed_second: tuple[str, int] = ("", 0)
+
+
 def parse_timestamp(text: Any) -> float:
-    """Seconds since the epoch from an RFC 3339 timestamp; naive timestamps are rejected, not guessed."""
+    """Seconds since the epoch from an RFC 3339 timestamp; naive timestamps are rejected, not guessed.
+
+    The form promml writes (`2026-11-22T14:03:02.123456Z`) takes a shortcut: the date and time up to the second
+    are parsed once per second and the microseconds added, with the same arithmetic as `datetime.timestamp()`.
+    """
     if not isinstance(text, str):
         raise InvalidRecord(f"timestamp must be an RFC 3339 string, got {type(text).__name__}")
+    global _last_parsed_second
+    if len(text) == 27 and text[19] == "." and text[26] == "Z" and text[20:26].isdigit():
+        second_text, whole_seconds = _last_parsed_second
+        if text[:19] != second_text:
+            try:
+                moment = datetime.fromisoformat(text[:19] + "+00:00")
+            except ValueError:
+                raise InvalidRecord(f"timestamp {text!r} is not RFC 3339") from None
+            whole_seconds = int(moment.timestamp())
+            _last_parsed_second = (text[:19], whole_seconds)
+        return (whole_seconds * 10**6 + int(text[20:26])) / 10**6
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -88,7 +106,7 @@ def feedback_record(prediction_id: str, epoch_seconds: float, label: Any) -> dic
     return {"prediction_id": prediction_id, "timestamp": utc_timestamp(epoch_seconds), "label": label}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prediction:
     """A validated prediction record, as the exporter uses it."""
 
@@ -113,8 +131,8 @@ class Feedback:
 def _require(record: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise InvalidRecord(f"record must be a JSON object, got {type(record).__name__}")
-    missing = [name for name in fields if name not in record]
-    if missing:
+    if not record.keys() >= set(fields):
+        missing = [name for name in fields if name not in record]
         raise InvalidRecord(f"missing field(s): {', '.join(missing)}")
     if not isinstance(record["prediction_id"], str) or not record["prediction_id"]:
         raise InvalidRecord("prediction_id must be a non-empty string")

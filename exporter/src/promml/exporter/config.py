@@ -54,7 +54,7 @@ class ExporterConfig:
     slot_seconds: float = 60.0
     recompute_interval_seconds: float = 15.0
     poll_interval_seconds: float = 1.0
-    max_pending_predictions: int = 1_000_000
+    max_pending_predictions: int = 200_000
     checkpoint_path: Path | None = None
     windows: tuple[WindowSpec, ...] = ()
     label_ttl_seconds: float | None = None

@@ -32,8 +32,9 @@ READ_CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 1 << 20
 """Longest line used; longer ones are skipped and counted as `oversized`, so a runaway writer cannot grow memory."""
 
-POLL_BUDGET_BYTES = 64 << 20
-"""Bytes read in one poll at most, so one round of the work loop stays short."""
+POLL_BUDGET_BYTES = 4 << 20
+"""Bytes read in one poll at most (about 6,000 records of 20 features): the decoded records of one poll are what
+the exporter holds in memory at once, so this bounds its peak; a backlog is read in several polls."""
 
 FINGERPRINT_BYTES = 256
 """How many first bytes identify a file's content. A record's `prediction_id` lies within them, so two different
@@ -95,6 +96,7 @@ class ReadResult:
     lines: list[bytes] = field(default_factory=list)
     replayed: list[bytes] = field(default_factory=list)
     oversized: int = 0
+    more: bool = False  # the poll stopped at its byte budget: more may be waiting
 
 
 @dataclass
@@ -208,6 +210,7 @@ class LogFollower:
                 continue
             budget -= self._read(followed, result, budget)
             if budget <= 0:
+                result.more = True
                 break
         return result
 

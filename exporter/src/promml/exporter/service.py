@@ -18,7 +18,7 @@ import math
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +36,8 @@ from ..records import (
 )
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import ExporterConfig
-from .log_follower import LogFollower
+from .decode import decode_predictions
+from .log_follower import LogFollower, ReadResult
 from .window import SlidingWindow, WindowSnapshot
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ def invalid_reason(decoded: Any, fields: tuple[str, ...]) -> str:
 
 def parse_line(line: bytes, parse: Callable[[Any], Any], fields: tuple[str, ...]) -> tuple[str, Any]:
     """(status, record): `ok` and the parsed record, or the reason the line is skipped and None. Never raises for
-    any input: a bad line is a counted reason, not an error."""
+    any input: a bad line is a counted reason, not an error. (Prediction lines go through `decode_predictions`
+    first; this is the exact, slower path for what it cannot decide, and for feedback.)"""
     try:
         decoded = json.loads(line)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep to decode
@@ -130,7 +132,9 @@ class ExporterService:
         self._predictions = LogFollower(config.prediction_logs)
         self._feedback = LogFollower(config.feedback_logs)
         self.record_counts: Counter[tuple[str, str]] = Counter()
-        self._labeled: dict[str, float] = {}  # prediction_id -> label time, to tell a duplicate label from an unknown
+        # prediction_id -> label time, to tell a duplicate label from an unknown one; oldest first (see window.py
+        # on why an OrderedDict)
+        self._labeled: OrderedDict[str, float] = OrderedDict()
         self.published = Published(None, None)
         self._last_recompute = float("-inf")
         self._stop = threading.Event()
@@ -184,9 +188,28 @@ class ExporterService:
             logger.warning("promml exporter: cannot save checkpoint %s: %s", path, error)
 
     def read_logs(self) -> None:
-        """Ingest everything appended since the last call: predictions first, so their labels can join."""
+        """Ingest everything appended since the last call, one bounded poll at a time: predictions first, so their
+        labels can join."""
         now = self.clock()
-        result = self._predictions.poll()
+        while True:
+            result = self._predictions.poll()
+            self._ingest_predictions(result, now)
+            if not result.more:
+                break
+        self._forget_labels(now)
+        if self._predictions.replaying:
+            return  # labels wait until the predictions they may join are back in the window
+        while True:
+            result = self._feedback.poll()
+            self.record_counts[(FEEDBACK_LOG, "oversized")] += result.oversized
+            for line in result.replayed:
+                self._join(line, counted=False)
+            for line in result.lines:
+                self.record_counts[(FEEDBACK_LOG, self._join(line))] += 1
+            if not result.more:
+                break
+
+    def _ingest_predictions(self, result: ReadResult, now: float) -> None:
         self.record_counts[(PREDICTIONS_LOG, "oversized")] += result.oversized
         predictions = [p for _, p in self._predictions_of(result.replayed) if p is not None]
         for status, prediction in self._predictions_of(result.lines):
@@ -197,20 +220,13 @@ class ExporterService:
             newest = max(p.timestamp for p in predictions)
             self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
         self.window.add_predictions(predictions, now)
-        self._forget_labels(now)
-        if self._predictions.replaying:
-            return  # labels wait until the predictions they may join are back in the window
-        result = self._feedback.poll()
-        self.record_counts[(FEEDBACK_LOG, "oversized")] += result.oversized
-        for line in result.replayed:
-            self._join(line, counted=False)
-        for line in result.lines:
-            self.record_counts[(FEEDBACK_LOG, self._join(line))] += 1
 
-    def _predictions_of(self, lines: Iterable[bytes]) -> Iterable[tuple[str, Prediction | None]]:
+    def _predictions_of(self, lines: list[bytes]) -> Iterable[tuple[str, Prediction | None]]:
         model = (self.config.model_name, self.config.model_version)
-        for line in lines:
-            status, prediction = parse_line(line, parse_prediction, PREDICTION_FIELDS)
+        for line, prediction in zip(lines, decode_predictions(lines), strict=True):
+            status = "ok"
+            if prediction is None:
+                status, prediction = parse_line(line, parse_prediction, PREDICTION_FIELDS)
             if prediction is not None and (prediction.model_name, prediction.model_version) != model:
                 status, prediction = "other_model", None
             yield status, prediction

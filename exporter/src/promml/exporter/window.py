@@ -13,9 +13,11 @@ itself at most the longest window: a label for a prediction that has left every 
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -133,6 +135,30 @@ def _split_numeric(values: Iterable[Any]) -> tuple[np.ndarray, int, int, int]:
     return array, missing, absent, wrong
 
 
+_NUMBER_OR_NULL = frozenset({int, float, type(None)})
+
+
+def _numeric_matrix(features: list[dict[str, Any]], names: tuple[str, ...]) -> np.ndarray | None:
+    """Every row's numeric features as one float matrix (null as NaN), built in C: the common case of rows that
+    carry every numeric feature as a number or null. None when any row does not (a feature absent, text, a
+    boolean): `_split_numeric` then sorts each value out one by one."""
+    if not names or not features:
+        return None
+    getter = itemgetter(*names)
+    try:
+        rows = list(map(getter, features))
+    except KeyError:
+        return None
+    if len(names) == 1:
+        rows = [(value,) for value in rows]
+    if not _NUMBER_OR_NULL.issuperset(map(type, chain.from_iterable(rows))):
+        return None
+    try:
+        return np.array(rows, dtype=float)
+    except (OverflowError, ValueError):  # an integer too large for a float
+        return None
+
+
 def _split_categorical(values: Iterable[Any]) -> tuple[list[str], int, int]:
     """(present values as text, missing values, absent keys)."""
     present: list[str] = []
@@ -157,7 +183,7 @@ class SlidingWindow:
         windows: Sequence[WindowSpec] | None = None,
         window_seconds: float | None = None,
         slot_seconds: float,
-        max_pending: int = 1_000_000,
+        max_pending: int = 200_000,
         label_ttl_seconds: float | None = None,
         sample_size: int = 1000,
         positive_class: Any = 1,
@@ -182,7 +208,9 @@ class SlidingWindow:
         self.task = getattr(baseline, "task", None) or "classification"
         self._feature_names = frozenset([*baseline.numeric, *baseline.categorical])
         self._slots: dict[int, _Slot] = {}
-        self._pending: dict[str, tuple[int, Any, float | None, float]] = {}
+        # OrderedDict, not dict: evicting from the front of a plain dict leaves dummy entries that every later
+        # `next(iter(...))` walks over again (quadratic); an OrderedDict finds its oldest entry at once.
+        self._pending: OrderedDict[str, tuple[int, Any, float | None, float]] = OrderedDict()
         self._seeds = np.random.default_rng(SAMPLE_SEED)
         self.evicted_pending = 0
         self.outcome_totals: Counter[str] = Counter()  # labels joined from new lines: correct / incorrect
@@ -200,20 +228,26 @@ class SlidingWindow:
     def add_predictions(self, predictions: Iterable[Prediction], now: float) -> int:
         """Add predictions; returns how many fell inside the longest window (older ones are not counted)."""
         oldest = self._oldest_slot(now, self.longest_seconds)
+        slot_seconds, slots, pending, floor = self.slot_seconds, self._slots, self._pending, math.floor
         added = 0
-        for prediction in predictions:
-            key = math.floor(prediction.timestamp / self.slot_seconds)
+        touched: dict[int, _Slot] = {}
+        for prediction in predictions:  # the one per-row loop of ingestion: kept to the bare minimum
+            timestamp = prediction.timestamp
+            key = floor(timestamp / slot_seconds)  # as _oldest_slot does: `//` can differ by one at a boundary
             if key < oldest:
                 continue
-            slot = self._slots.get(key)
+            slot = touched.get(key)
             if slot is None:
-                slot = self._slots[key] = _Slot()
-            slot.predictions += 1
+                slot = slots.get(key)
+                if slot is None:
+                    slot = slots[key] = _Slot()
+                touched[key] = slot
             slot.unbinned.append(prediction)
-            self._pending[prediction.prediction_id] = (
-                key, prediction.prediction, prediction.score, prediction.timestamp,
-            )
+            pending[prediction.prediction_id] = (key, prediction.prediction, prediction.score, timestamp)
             added += 1
+        for slot in touched.values():  # binned now, so no feature dict outlives the batch it came in
+            slot.predictions += len(slot.unbinned)
+            self._bin(slot)
         self._evict_pending(now)
         return added
 
@@ -260,8 +294,15 @@ class SlidingWindow:
         rows, slot.unbinned = slot.unbinned, []
         features = [row.features for row in rows]
         self._count_unknown(slot, features)
-        for name, ref in self.baseline.numeric.items():
-            self._bin_numeric(slot, name, ref, [f.get(name, _ABSENT) for f in features])
+        numeric = self.baseline.numeric
+        matrix = _numeric_matrix(features, tuple(numeric))
+        for column, (name, ref) in enumerate(numeric.items()):
+            if matrix is None:
+                self._bin_numeric(slot, name, ref, *_split_numeric(f.get(name, _ABSENT) for f in features))
+            else:
+                values = matrix[:, column]
+                finite = np.isfinite(values)
+                self._bin_numeric(slot, name, ref, values[finite], int(values.size - np.count_nonzero(finite)), 0, 0)
         for name, ref in self.baseline.categorical.items():
             present, missing, absent = _split_categorical(f.get(name, _ABSENT) for f in features)
             self._add_counts(slot.counts, name, ref.bin_index(present), ref.ref_ratios.size)
@@ -276,8 +317,10 @@ class SlidingWindow:
             classes = [row.prediction for row in rows if row.prediction is not None]
             self._add_counts(slot.prediction_counts, "class", class_ref.bin_index(classes), class_ref.ref_ratios.size)
 
-    def _bin_numeric(self, slot: _Slot, name: str, ref: NumericReference, values: list[Any]) -> None:
-        numbers, missing, absent, wrong = _split_numeric(values)
+    def _bin_numeric(
+        self, slot: _Slot, name: str, ref: NumericReference, numbers: np.ndarray, missing: int, absent: int, wrong: int
+    ) -> None:
+        """Count one slot's finite values of a numeric feature, and its missing, absent and wrong-typed ones."""
         self._add_counts(slot.counts, name, ref.bin_index(numbers), ref.ref_ratios.size)
         slot.missing[name] += missing + absent
         slot.violations[(name, "missing_feature")] += absent
