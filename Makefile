@@ -42,10 +42,20 @@ up:
 down:
 	$(COMPOSE) down
 
-bench: install
+# Evidently 0.7 needs pandas < 3, so the exporter benchmark runs in a virtualenv of its own.
+BENCH_VENV ?= .venv-bench
+
+$(BENCH_VENV)/.installed: exporter/pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e exporter 'evidently>=0.7,<0.8' 'pandas<3'
+	touch $@
+
+bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python benchmarks/bench_instrument.py
 	$(BIN)/python benchmarks/bench_instrument.py --multiprocess
 	$(BIN)/python benchmarks/bench_load.py --seconds 60
+	$(BENCH_VENV)/bin/python benchmarks/bench_exporter.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .ruff_cache
