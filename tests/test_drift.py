@@ -15,6 +15,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 
+from promml import drift
 from promml.drift import (
     PSI_EPSILON,
     chi_square_test,
@@ -385,3 +386,19 @@ def test_dataset_drift_share_of_nothing_is_nan() -> None:
 def test_dataset_drift_share_extremes() -> None:
     assert dataset_drift_share({"a": 0.5, "b": 0.9}, 0.25) == 1.0
     assert dataset_drift_share({"a": 0.0, "b": 0.2}, 0.25) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("n_reference", "n_current", "seed"), [(500, 500, 0), (5000, 1000, 1), (7, 300, 2), (50, 3, 3)]
+)
+def test_ks_and_wasserstein_together_equal_scipy(n_reference: int, n_current: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    reference = np.round(rng.normal(0, 2, n_reference), 1)  # rounded: ties within and across the samples
+    current = np.round(rng.normal(0.5, 2, n_current), 1)
+    statistic, effective_n, distance = drift.ks_and_wasserstein(np.sort(reference), current, 2.0)
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert drift.ks_pvalues([statistic], [effective_n])[0] == pytest.approx(expected.pvalue, abs=1e-9)
+    assert distance == pytest.approx(stats.wasserstein_distance(reference, current) / 2.0, rel=1e-9)
+    assert drift.ks_and_wasserstein([], current, 2.0)[0] != drift.ks_and_wasserstein([], current, 2.0)[0]  # NaN
+    assert drift.ks_and_wasserstein(reference, reference, 0.0)[2] == 0.0

@@ -23,8 +23,15 @@ from typing import Any
 import numpy as np
 
 from ..baseline import Baseline, CategoricalReference, NumericReference
-from ..drift import chi_square_test, dataset_drift_share, jensen_shannon_distance, ks_test, psi
-from ..drift import wasserstein_distance_normalised as wasserstein
+from ..drift import (
+    chi_square_test,
+    dataset_drift_share,
+    jensen_shannon_distance,
+    ks_and_wasserstein,
+    ks_pvalues,
+    ks_statistic,
+    psi,
+)
 from ..records import Feedback, Prediction
 from .config import WindowSpec
 from .performance import LabelStats, class_key, classification_metrics, regression_metrics
@@ -387,7 +394,7 @@ class SlidingWindow:
         drift = {name: psi(ref.ref_ratios, counts[name]) for name, ref in references.items()}
         js = {name: jensen_shannon_distance(ref.ref_ratios, counts[name]) for name, ref in references.items()}
         chi2 = {name: chi_square_test(ref.ref_ratios, counts[name])[1] for name, ref in baseline.categorical.items()}
-        ks: dict[str, tuple[float, float]] = {}
+        ks_statistics: dict[str, tuple[float, int]] = {}
         distances: dict[str, float] = {}
         sample_sizes: dict[str, int] = {}
         rng = np.random.default_rng(SAMPLE_SEED)
@@ -396,13 +403,17 @@ class SlidingWindow:
             if reference_sample is None or reference_sample.size == 0:
                 continue
             parts = [(r.seen, r.values()) for r in (slot.reservoirs.get(name) for slot in slots) if r is not None]
-            sample = merged_sample(parts, self.sample_size, rng)
+            sample = np.sort(merged_sample(parts, self.sample_size, rng))
             sample_sizes[name] = int(sample.size)
-            ks[name] = ks_test(reference_sample, sample)
             summary = getattr(ref, "summary", None)
-            if summary is not None:
-                distances[name] = wasserstein(reference_sample, sample, summary.std)
+            if summary is None:
+                ks_statistics[name] = ks_statistic(reference_sample, sample)
+            else:
+                statistic, effective_n, distances[name] = ks_and_wasserstein(reference_sample, sample, summary.std)
+                ks_statistics[name] = (statistic, effective_n)
 
+        pvalues = ks_pvalues([d for d, _ in ks_statistics.values()], [n for _, n in ks_statistics.values()])
+        ks = {name: (d, float(p)) for (name, (d, _)), p in zip(ks_statistics.items(), pvalues, strict=True)}
         summaries = {name: getattr(ref, "summary", None) for name, ref in baseline.numeric.items()}
         performance = (
             classification_metrics(labels, self.positive_class) if self.task == "classification"
