@@ -19,6 +19,12 @@ SCHEMA_VERSION = 40
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 MODEL = 'model_name="$model", model_version="$version"'
+PRIMARY = ("and on (instance, model_name, model_version, window) "
+           f"model_window:ml_window_prediction_rows:primary{{{MODEL}}}")
+"""Appended to a `window`-labelled selector: keeps each exporter's primary window only, as the alerts judge it
+(recording.yml), so a panel draws one line per feature and exporter however many windows are configured."""
+ACCURACY_DROP = (f"1 - ml_model_accuracy{{{MODEL}}} / ignoring (metric) "
+                 f'ml_baseline_performance{{{MODEL}, metric="accuracy"}}')
 WIDTH = 24
 
 
@@ -262,6 +268,121 @@ def drift() -> dict[str, Any]:
                (f"model_feature:ml_drift_score:avg_over_time7d{{{MODEL}}} + 3 * "
                 f"model_feature:ml_drift_score:stddev_over_time7d{{{MODEL}}}", "{{feature_name}} mean + 3 sd (7d)")],
               thresholds=[("yellow", 0.05)], minimum=0, width=24),
+        Row("Output and dataset"),
+        Panel("Prediction drift (score and class PSI)", "PSI of the model's score distribution (target=score, in the "
+              "baseline's score deciles) and of its predicted classes (target=class) against the reference data, "
+              "primary window. PredictionDrift watches the score: warning above 0.1 (at least 400 rows), critical "
+              "above 0.25 (at least 100 rows).", "short",
+              [(f"ml_prediction_drift_psi{{{MODEL}}} {PRIMARY}", "{{target}} {{instance}}")],
+              thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, width=10),
+        Panel("Dataset drift share", "Share of the features whose PSI is above 0.1, primary window. "
+              "DatasetDriftShareHigh warns above one half (at least 400 rows) for 15m.", "percentunit",
+              [(f"ml_dataset_drift_share{{{MODEL}}} {PRIMARY}", "{{instance}}")],
+              thresholds=[("orange", 0.5)], minimum=0, maximum=1, width=9),
+        Panel("Baseline age", "Time since the baseline drift is measured against was built. BaselineTooOld warns "
+              "after 90 days: retrain, or rebuild the baseline.", "s",
+              [(f"ml_baseline_age_seconds{{{MODEL}}}", "{{instance}}")], kind="stat",
+              thresholds=[("orange", 7776000)], minimum=0, width=5),
+        Row("Distributions"),
+        Panel("Reference against current distribution per bin", "Share of rows in each baseline bin of each "
+              "feature: the baseline's (reference) next to the primary window's, summed over replicas (current). "
+              "Bins are the baseline's deciles for numeric features (bin 0 and the last are open-ended), its "
+              "categories plus one for unseen values for categorical ones. A feature whose current bars lean to one "
+              "end has moved that way; equal bars are no drift.", "percentunit",
+              [(f"max by (feature_name, bin) (ml_feature_bin_reference_ratio{{{MODEL}}})",
+                "{{feature_name}} bin {{bin}} reference"),
+               (f"sum by (feature_name, bin) (ml_window_feature_bin_rows{{{MODEL}}} {PRIMARY}) "
+                f"/ ignoring (bin) group_left "
+                f"sum by (feature_name) (ml_window_feature_bin_rows{{{MODEL}}} {PRIMARY})",
+                "{{feature_name}} bin {{bin}} current")],
+              kind="bargauge", minimum=0, maximum=1, instant=True, width=24, height=24),
+    ])
+
+
+def performance() -> dict[str, Any]:
+    performance_metrics = f'ml_window_performance{{{MODEL}, metric=~"accuracy|f1"}} {PRIMARY}'
+    return dashboard("promml-performance", "Performance",
+                     "Is the model still right, where labels have come back: accuracy and F1 against the baseline's "
+                     "reference values, the confusion matrix, and how late and how many labels arrive.", [
+        Row("Now"),
+        Panel("Accuracy drop from the baseline", "1 - window accuracy / the baseline's reference accuracy (the "
+              "model on its reference data). ModelAccuracyDrop: warning above 5% (at least 400 labelled rows, "
+              "30m), critical above 10% (at least 200, 10m). Below 0 the model does better than on its reference.",
+              "percentunit", [(ACCURACY_DROP, "{{instance}}")], kind="stat",
+              thresholds=[("orange", 0.05), ("red", 0.1)], width=8, height=5),
+        Panel("Labelled rows in the window", "Predictions of the primary window that have their label: the sample "
+              "accuracy rests on. Below 50 no accuracy alert judges; ModelAccuracyDrop pages from 200 and warns "
+              "from 400.", "short", [(f"ml_window_labeled_predictions{{{MODEL}}}", "{{instance}}")], kind="stat",
+              thresholds=[("yellow", 50), ("green", 200)], base_color="red", minimum=0, width=8, height=5),
+        Panel("Labels pending", "Predictions held by the exporters waiting for their label. It grows with traffic "
+              "times label delay; a steady climb with no labels joined is a broken feedback path.", "short",
+              [(f"sum(ml_exporter_pending_predictions{{{MODEL}}})", "pending")], kind="stat", minimum=0, width=8,
+              height=5),
+        Row("Over time"),
+        Panel("Accuracy and F1 against the baseline", "Accuracy and F1 of the primary window's labelled predictions "
+              "per exporter, next to the same metrics on the baseline's reference data (flat lines). "
+              "ModelAccuracyLow warns below 0.8.", "percentunit",
+              [(performance_metrics, "{{metric}} {{instance}}"),
+               (f'max by (metric) (ml_baseline_performance{{{MODEL}, metric=~"accuracy|f1"}})',
+                "{{metric}} reference")],
+              thresholds=[("green", 0.8)], base_color="red", minimum=0, maximum=1, width=12),
+        Panel("Accuracy drop from the baseline over time", "The relative drop ModelAccuracyDrop reads, with its "
+              "warning (5%) and critical (10%) lines.", "percentunit", [(ACCURACY_DROP, "{{instance}}")],
+              thresholds=[("orange", 0.05), ("red", 0.1)], width=12),
+        Panel("Precision, recall and ROC AUC", "The other classification metrics of the primary window's labelled "
+              "predictions (binary: for the positive class), and their reference values.", "percentunit",
+              [(f'ml_window_performance{{{MODEL}, metric=~"precision|recall|roc_auc"}} {PRIMARY}',
+                "{{metric}} {{instance}}"),
+               (f'max by (metric) (ml_baseline_performance{{{MODEL}, metric=~"precision|recall|roc_auc"}})',
+                "{{metric}} reference")], minimum=0, maximum=1, width=12),
+        Panel("Confusion matrix counts", "Labelled rows of the primary window by outcome with the positive class "
+              "(tp, fp, tn, fn), summed over replicas. Which error grew says more than accuracy alone.", "short",
+              [(f"sum by (outcome) (ml_window_binary_outcomes{{{MODEL}}} {PRIMARY})", "{{outcome}}")],
+              kind="bargauge", minimum=0, instant=True, width=12),
+        Row("Labels"),
+        Panel("Label delay p50 / p90 / p99", "Time from a prediction to its label, for the labels joined in each "
+              "interval (ml_label_delay_seconds, buckets 1 s to 1 week; interpolated within a bucket). Labels later "
+              "than the label TTL are never joined: see forgotten predictions.", "s",
+              [(f"histogram_quantile({q}, sum by (le) (rate(ml_label_delay_seconds_bucket{{{MODEL}}}"
+                f"[$__rate_interval])))", f"p{int(q * 100)}") for q in (0.5, 0.9, 0.99)], minimum=0, width=8),
+        Panel("Labels joined per second", "Labels joined to their prediction per second, correct and incorrect.",
+              "reqps", [(f"sum by (outcome) (rate(ml_labeled_predictions_total{{{MODEL}}}[$__rate_interval]))",
+                         "{{outcome}}")], stack=True, minimum=0, width=8),
+        Panel("Predictions forgotten before their label", "Predictions per second dropped from the pending table "
+              "(older than the label TTL, or the table full): their labels will count as unknown_prediction_id.",
+              "reqps", [(f"sum(rate(ml_exporter_pending_evictions_total{{{MODEL}}}[$__rate_interval]))",
+                         "forgotten/s")], minimum=0, width=8),
+    ])
+
+
+def data_quality() -> dict[str, Any]:
+    return dashboard("promml-data-quality", "Data quality",
+                     "Are the inputs well formed: missing values, values outside the training range, unseen "
+                     "categories and schema violations per feature, in each exporter's primary window.", [
+        Row("Values"),
+        Panel("Missing values per feature", "Share of the primary window's rows with the feature absent, null or "
+              "empty. FeatureMissingValuesHigh warns above 10% (at least 100 rows) for 15m.", "percentunit",
+              [(f"ml_feature_missing_ratio{{{MODEL}}} {PRIMARY}", "{{feature_name}} {{instance}}")],
+              thresholds=[("orange", 0.1)], minimum=0, maximum=1),
+        Panel("Out-of-range values per feature", "Share of a numeric feature's values outside the baseline's "
+              "minimum..maximum. FeatureOutOfRangeHigh warns above 5% (at least 100 rows) for 15m.", "percentunit",
+              [(f"ml_feature_out_of_range_ratio{{{MODEL}}} {PRIMARY}", "{{feature_name}} {{instance}}")],
+              thresholds=[("orange", 0.05)], minimum=0, maximum=1),
+        Panel("Unseen categories per feature", "Share of a categorical feature's present values that are in no "
+              "training category: they all land in PSI's unseen bucket.", "percentunit",
+              [(f"ml_feature_unseen_category_ratio{{{MODEL}}} {PRIMARY}", "{{feature_name}} {{instance}}")],
+              minimum=0, maximum=1),
+        Panel("Rows in the primary window", "Rows the ratios are computed over. Below 100 no data-quality alert "
+              "judges.", "short", [(f"model_window:ml_window_prediction_rows:primary{{{MODEL}}}",
+                                    "{{window}} {{instance}}")], kind="stat",
+              thresholds=[("green", 100)], base_color="red", minimum=0),
+        Row("Schema"),
+        Panel("Schema violations by feature and reason", "Rows of the primary window breaking the baseline's schema, "
+              "by feature and reason (unknown_feature, missing_feature, wrong_type), summed over replicas. "
+              "SchemaViolations warns on any for 5m. A single 'none' series at 0 means every row fits.", "short",
+              [(f"sum by (feature_name, reason) (ml_feature_schema_violations{{{MODEL}}} {PRIMARY}) or on () "
+                'label_replace(label_replace(vector(0), "feature_name", "none", "", ""), "reason", "none", "", "")',
+                "{{feature_name}} {{reason}}")], stack=True, minimum=0, width=24),
     ])
 
 
@@ -269,6 +390,8 @@ DASHBOARDS = {
     "system-health.json": system_health,
     "prediction-analysis.json": prediction_analysis,
     "drift.json": drift,
+    "performance.json": performance,
+    "data-quality.json": data_quality,
 }
 
 

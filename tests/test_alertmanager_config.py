@@ -221,7 +221,9 @@ def test_every_two_level_alert_is_covered_by_an_inhibit_rule(repo_root: Path) ->
         labels = {"alertname": rule["alert"], **rule["labels"]}
         levels.setdefault(rule["alert"], {})[rule["labels"]["severity"]] = labels
     two_level = {name: found for name, found in levels.items() if {"critical", "warning"} <= set(found)}
-    assert sorted(two_level) == ["DataDriftDetected", "HighPredictionLatency", "PredictionErrorRateHigh"]
+    assert sorted(two_level) == [
+        "DataDriftDetected", "HighPredictionLatency", "ModelAccuracyDrop", "PredictionDrift", "PredictionErrorRateHigh",
+    ]
     inhibit_rules = shipped(repo_root)["inhibit_rules"]
     for name, by_severity in two_level.items():
         critical, warning = by_severity["critical"], by_severity["warning"]

@@ -78,3 +78,18 @@ def test_write_csv_round_trips(tmp_path: Path) -> None:
     assert [int(r["label"]) for r in written] == labels
     assert [float(r["income"]) for r in written] == [r["income"] for r in rows]
     assert [r["region"] for r in written] == [r["region"] for r in rows]
+
+
+def test_write_csv_with_predictions_adds_the_demo_models_answers(tmp_path: Path) -> None:
+    """The prediction and score columns are what a pipeline fitted like the demo server's model answers."""
+    path = tmp_path / "train.csv"
+    data.write_csv(path, 40, 9, with_predictions=True)
+    with open(path, newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert list(written[0]) == [*data.FEATURES, "label", "prediction", "score"]
+    training_rows, training_labels = data.generate(5000, seed=42)
+    reference = make_pipeline(DictVectorizer(sparse=False), StandardScaler(), LogisticRegression(max_iter=1000))
+    reference.fit(training_rows, training_labels)
+    expected = reference.predict_proba(data.generate(40, seed=9)[0])[:, 1]
+    assert [float(r["score"]) for r in written] == pytest.approx(expected, abs=1e-6)
+    assert [int(r["prediction"]) for r in written] == [int(p >= 0.5) for p in expected]

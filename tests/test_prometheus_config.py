@@ -35,6 +35,15 @@ EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sha
     ("ExporterRecomputeStale", "warning", "5m"),
     ("LabelsNotArriving", "warning", "1h"),
     ("MonitoringErrors", "warning", "5m"),
+    ("ModelAccuracyDrop", "critical", "10m"),
+    ("ModelAccuracyDrop", "warning", "30m"),
+    ("PredictionDrift", "critical", "5m"),
+    ("PredictionDrift", "warning", "15m"),
+    ("DatasetDriftShareHigh", "warning", "15m"),
+    ("FeatureMissingValuesHigh", "warning", "15m"),
+    ("FeatureOutOfRangeHigh", "warning", "15m"),
+    ("SchemaViolations", "warning", "5m"),
+    ("BaselineTooOld", "warning", "1h"),
     ("Watchdog", "none", None),
 }
 RECORDING_RULES = {
@@ -49,7 +58,11 @@ RECORDING_RULES = {
     "model:ml_prediction_latency_seconds:p95_5m",
     "model:ml_prediction_latency_seconds:p99_5m",
     "model_log:ml_exporter_read_errors_per_records:ratio_rate5m",
+    "model_window:ml_window_prediction_rows:primary",
 }
+PRIMARY_WINDOW_JOIN = (
+    "and on (instance, model_name, model_version, window) model_window:ml_window_prediction_rows:primary"
+)
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +200,9 @@ def test_two_level_alerts_differ_only_in_thresholds_and_for(repo_root: Path) -> 
     for rule in alert_rules(repo_root):
         by_name.setdefault(rule["alert"], {})[rule["labels"]["severity"]] = rule
     two_level = {name: levels for name, levels in by_name.items() if len(levels) > 1}
-    assert sorted(two_level) == ["DataDriftDetected", "HighPredictionLatency", "PredictionErrorRateHigh"]
+    assert sorted(two_level) == [
+        "DataDriftDetected", "HighPredictionLatency", "ModelAccuracyDrop", "PredictionDrift", "PredictionErrorRateHigh",
+    ]
     number = re.compile(r"\b\d+(?:\.\d+)?\b")
     for name, levels in two_level.items():
         assert set(levels) == {"critical", "warning"}, name
@@ -195,6 +210,28 @@ def test_two_level_alerts_differ_only_in_thresholds_and_for(repo_root: Path) -> 
         assert number.sub("N", critical["expr"]) == number.sub("N", warning["expr"]), name
         assert {**critical["labels"], "severity": None} == {**warning["labels"], "severity": None}, name
         assert critical["annotations"]["runbook_url"] == warning["annotations"]["runbook_url"], name
+
+
+def window_labelled_metrics(repo_root: Path) -> set[str]:
+    """Exporter metrics that carry a `window` label, as docs/metrics.md lists them (one series per window)."""
+    rows = re.findall(r"^\| `(ml_\w+)` \| \w+ \| ([^|]*) \|", (repo_root / "docs" / "metrics.md").read_text(), re.M)
+    return {name for name, labels in rows if re.search(r"`window`", labels)}
+
+
+def test_window_labelled_alerts_judge_the_primary_window_only(repo_root: Path) -> None:
+    """An alert on a `window`-labelled family joins the primary window's rows, so several windows fire it once."""
+    windowed = window_labelled_metrics(repo_root)
+    assert {"ml_prediction_drift_psi", "ml_feature_missing_ratio", "ml_feature_schema_violations"} <= windowed
+    checked = []
+    for rule in alert_rules(repo_root):
+        expr = " ".join(rule["expr"].split())
+        if set(re.findall(r"\bml_\w+", expr)) & windowed:
+            checked.append(rule["alert"])
+            assert PRIMARY_WINDOW_JOIN in expr, rule["alert"]
+    assert set(checked) == {
+        "PredictionDrift", "DatasetDriftShareHigh", "FeatureMissingValuesHigh", "FeatureOutOfRangeHigh",
+        "SchemaViolations",
+    }
 
 
 def test_every_alert_is_tested_firing_and_not_firing(repo_root: Path) -> None:

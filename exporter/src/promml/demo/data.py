@@ -21,6 +21,10 @@ FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 REGIONS = ("north", "south", "east", "west")
 REGION_SHARES = (0.3, 0.3, 0.2, 0.2)
 TARGET = "label"
+PREDICTION = "prediction"
+SCORE = "score"
+"""Columns `--with-predictions` adds: the demo model's answer on each row, for the baseline's prediction drift and
+reference performance."""
 
 MEDIAN_INCOME = 50_000.0
 DRIFTED_INCOME_FACTOR = 0.55
@@ -66,14 +70,22 @@ def generate(
     return rows, labels.tolist()
 
 
-def write_csv(path: str | os.PathLike[str], n: int, seed: int, *, drift: bool = False) -> None:
-    """Training data as CSV with a header: the features, then `label`."""
+def write_csv(
+    path: str | os.PathLike[str], n: int, seed: int, *, drift: bool = False, with_predictions: bool = False
+) -> None:
+    """Training data as CSV with a header: the features, then `label` (and `prediction`, `score` when asked)."""
     rows, labels = generate(n, seed=seed, drift=drift)
+    outputs: list[dict[str, Any]] = [{} for _ in rows]
+    if with_predictions:
+        from .model import CreditRiskModel  # imported here: the model module trains on this module's data
+
+        outputs = CreditRiskModel().predict(rows)
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*FEATURES, TARGET])
+        columns = [*FEATURES, TARGET, *((PREDICTION, SCORE) if with_predictions else ())]
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        for row, label in zip(rows, labels, strict=True):
-            writer.writerow({**row, TARGET: label})
+        for row, label, output in zip(rows, labels, outputs, strict=True):
+            writer.writerow({**row, TARGET: label, **output})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=5000, help="number of rows (default 5000)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--drift", action="store_true", help="generate the drifted world instead of the normal one")
+    parser.add_argument("--with-predictions", action="store_true",
+                        help="add the demo model's `prediction` and `score` of each row (as the demo server answers)")
 
 
 def run(args: argparse.Namespace) -> int:
-    write_csv(args.out, args.rows, args.seed, drift=args.drift)
+    write_csv(args.out, args.rows, args.seed, drift=args.drift, with_predictions=args.with_predictions)
     print(f"wrote {args.rows} rows to {args.out}")
     return 0

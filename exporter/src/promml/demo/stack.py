@@ -173,15 +173,16 @@ def _override_route_timing(route: dict[str, Any], key: str, value: str) -> None:
 
 
 def prepare_baseline(config: StackConfig) -> Path:
-    """The demo's training data and the baseline built from it."""
+    """The demo's training data with the demo model's answers, and the baseline built from it (features, score
+    and predicted-class distributions, reference performance)."""
     data_dir = config.workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     csv_path = data_dir / "train.csv"
-    data.write_csv(csv_path, 5000, 42)
+    data.write_csv(csv_path, 5000, 42, with_predictions=True)
     columns = baseline_builder.load_csv_columns(csv_path)
     reference = baseline_builder.build_baseline(
-        columns, categorical=data.CATEGORICAL_FEATURES, target="label",
-        model_name="credit-risk", model_version="1.0.0",
+        columns, categorical=data.CATEGORICAL_FEATURES, target=data.TARGET, prediction=data.PREDICTION,
+        score=data.SCORE, model_name="credit-risk", model_version="1.0.0",
     )
     path = data_dir / "baseline.json"
     baseline_builder.save_baseline(reference, path)
