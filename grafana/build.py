@@ -257,6 +257,15 @@ def drift() -> dict[str, Any]:
               "drift alert judges; below 400 only the critical one does.", "short",
               [(f"ml_window_predictions{{{MODEL}}}", "{{instance}}")], kind="stat",
               thresholds=[("yellow", 100), ("green", 400)], base_color="red", minimum=0),
+        Panel("Fleet PSI per feature and window", "PSI of the whole fleet: the replicas' bin counts summed, then "
+              "the exporter's formula (recording rule model_window_feature:ml_window_feature_bin_rows:psi), per "
+              "configured window. With one replica it equals the PSI above.", "short",
+              [(f"model_window_feature:ml_window_feature_bin_rows:psi{{{MODEL}}}", "{{feature_name}} ({{window}})")],
+              kind="bargauge", thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, instant=True),
+        Panel("Fleet accuracy per window", "Right labelled rows over labelled rows, summed over every replica "
+              "(recording rule model_window:ml_window_correct_rows:ratio).", "percentunit",
+              [(f"model_window:ml_window_correct_rows:ratio{{{MODEL}}}", "{{window}}")], kind="stat",
+              thresholds=[("green", 0.8)], base_color="red", minimum=0, maximum=1),
         Row("History"),
         Panel("PSI per feature over time", "PSI of every feature over the dashboard's time range, with the "
               "warning (0.1) and critical (0.25) lines.", "short", [(psi, "{{feature_name}} {{instance}}")],

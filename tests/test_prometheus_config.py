@@ -47,6 +47,9 @@ EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sha
     ("Watchdog", "none", None),
 }
 RECORDING_RULES = {
+    "model_window_feature_bin:ml_window_feature_bin_rows:share",
+    "model_window_feature:ml_window_feature_bin_rows:psi",
+    "model_window:ml_window_correct_rows:ratio",
     "model:ml_predictions:rate1h",
     "model_feature:ml_drift_score:avg_over_time7d",
     "model_feature:ml_drift_score:stddev_over_time7d",
@@ -282,3 +285,16 @@ def test_alerting_doc_lists_every_alert(repo_root: Path) -> None:
     doc = (repo_root / "docs" / "alerting.md").read_text()
     for rule in alert_rules(repo_root):
         assert f"`{rule['alert']}`" in doc
+
+
+def test_fleet_psi_rule_equals_the_exporters_formula(repo_root: Path) -> None:
+    """The PSI the fleet rule is tested to give (prometheus/tests/fleet.yml) is drift.psi of the summed counts."""
+    from promml.drift import psi
+
+    cases = yaml.safe_load((repo_root / "prometheus" / "tests" / "fleet.yml").read_text())["tests"]
+    [expected] = [
+        sample["value"]
+        for case in cases for check in case["promql_expr_test"]
+        if check["expr"] == "model_window_feature:ml_window_feature_bin_rows:psi" for sample in check["exp_samples"]
+    ]
+    assert psi([0.3, 0.4, 0.3], [30 + 10, 50 + 30, 20 + 60]) == expected
