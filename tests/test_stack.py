@@ -24,6 +24,7 @@ from promml.demo.stack import (
     render_alertmanager,
     render_exporter,
     render_prometheus,
+    render_replica_exporter,
     require_binary,
 )
 from promml.exporter.config import ExporterConfig, load_config
@@ -249,6 +250,7 @@ def test_render_exporter_is_a_valid_exporter_config(tmp_path):
         slot_seconds=1.0,
         recompute_interval_seconds=0.5,
         poll_interval_seconds=0.2,
+        segments=("region",),
     )
 
 
@@ -281,3 +283,22 @@ def test_require_binary(tmp_path, monkeypatch):
     binary.write_text("#!/bin/sh\n")
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
     assert require_binary("prometheus") == str(binary)
+
+
+def test_several_replicas_get_distinct_ports_targets_and_logs(repo, tmp_path):
+    ports = Ports.free(replicas=3)
+    every = [ports.prometheus, ports.alertmanager, ports.receiver, *(p for pair in ports.replicas() for p in pair)]
+    assert len(ports.replicas()) == 3 and len(set(every)) == len(every) == 9
+    config = StackConfig(repo_root=repo, workdir=tmp_path / "work", ports=ports, timings=Timings())
+    rendered = yaml.safe_load(render_prometheus(config).read_text())
+    jobs = {job["job_name"]: targets(job) for job in rendered["scrape_configs"]}
+    assert jobs["model-server"] == [f"127.0.0.1:{model}" for model, _ in ports.replicas()]
+    assert jobs["promml-exporter"] == [f"127.0.0.1:{exporter}" for _, exporter in ports.replicas()]
+
+    first = render_exporter(config, tmp_path / "baseline.json", tmp_path / "logs")
+    second = yaml.safe_load(render_replica_exporter(config, first, 2, 19999, tmp_path / "logs-2").read_text())
+    assert second == {
+        **yaml.safe_load(first.read_text()), "listen": "127.0.0.1:19999",
+        "prediction_logs": [str(tmp_path / "logs-2" / "predictions*.jsonl")],
+        "feedback_logs": [str(tmp_path / "logs-2" / "feedback*.jsonl")],
+    }

@@ -50,15 +50,23 @@ class Ports:
     model_server: int = 8000
     exporter: int = 9102
     receiver: int = 9096
+    more_replicas: tuple[tuple[int, int], ...] = ()
+    """(model server, exporter) ports of each replica after the first, whose ports are the two above."""
 
     @classmethod
-    def free(cls) -> Ports:
-        """Five distinct free ports: every socket stays bound until all are chosen, so none is handed out twice."""
+    def free(cls, replicas: int = 1) -> Ports:
+        """Distinct free ports: every socket stays bound until all are chosen, so none is handed out twice."""
         with contextlib.ExitStack() as held:
-            sockets = [held.enter_context(socket.socket()) for _ in range(5)]
+            sockets = [held.enter_context(socket.socket()) for _ in range(5 + 2 * (replicas - 1))]
             for sock in sockets:
                 sock.bind(("127.0.0.1", 0))
-            return cls(*(int(sock.getsockname()[1]) for sock in sockets))
+            ports = [int(sock.getsockname()[1]) for sock in sockets]
+        more = tuple((ports[i], ports[i + 1]) for i in range(5, len(ports), 2))
+        return cls(*ports[:5], more_replicas=more)
+
+    def replicas(self) -> list[tuple[int, int]]:
+        """(model server, exporter) ports of every replica, the first one first."""
+        return [(self.model_server, self.exporter), *self.more_replicas]
 
 
 @dataclass(frozen=True)
@@ -120,16 +128,17 @@ def render_prometheus(config: StackConfig) -> Path:
     if timings.evaluation_interval:
         glob_config["evaluation_interval"] = timings.evaluation_interval
     prometheus["rule_files"] = [str(rules_dir / "*.yml")]
+    replicas = config.ports.replicas()
     ports = {
-        "prometheus": config.ports.prometheus, "alertmanager": config.ports.alertmanager,
-        "model-server": config.ports.model_server, "promml-exporter": config.ports.exporter,
+        "prometheus": [config.ports.prometheus], "alertmanager": [config.ports.alertmanager],
+        "model-server": [model for model, _ in replicas], "promml-exporter": [exporter for _, exporter in replicas],
     }
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     missing = [job for job in SCRAPE_JOBS if job not in jobs]
     if missing:
         raise StackError(f"prometheus.yml has no scrape job(s) {', '.join(missing)}")
-    for name, port in ports.items():
-        jobs[name]["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+    for name, job_ports in ports.items():
+        jobs[name]["static_configs"] = [{"targets": [f"127.0.0.1:{port}" for port in job_ports]}]
     for alertmanagers in prometheus["alerting"]["alertmanagers"]:
         alertmanagers["static_configs"] = [{"targets": [f"127.0.0.1:{config.ports.alertmanager}"]}]
     path = target / "prometheus.yml"
@@ -202,8 +211,20 @@ def render_exporter(config: StackConfig, baseline_path: Path, log_dir: Path) -> 
         "slot_seconds": timings.slot_seconds,
         "recompute_interval_seconds": timings.recompute_interval_seconds,
         "poll_interval_seconds": timings.poll_interval_seconds,
+        "segments": ["region"],
     }
     path = config.workdir / "exporter.yml"
+    path.write_text(yaml.safe_dump(exporter, sort_keys=False))
+    return path
+
+
+def render_replica_exporter(config: StackConfig, first: Path, replica: int, port: int, log_dir: Path) -> Path:
+    """The exporter config of another replica: the first one's, with its own port and its own replica's logs."""
+    exporter = yaml.safe_load(first.read_text())
+    exporter["listen"] = f"127.0.0.1:{port}"
+    exporter["prediction_logs"] = [str(log_dir / "predictions*.jsonl")]
+    exporter["feedback_logs"] = [str(log_dir / "feedback*.jsonl")]
+    path = config.workdir / f"exporter-{replica}.yml"
     path.write_text(yaml.safe_dump(exporter, sort_keys=False))
     return path
 
@@ -224,17 +245,32 @@ class Stack:
         self.with_traffic = with_traffic
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.log_dir = config.workdir / "prediction-logs"
+        self.log_dirs = [self.log_dir] + [
+            config.workdir / f"prediction-logs-{replica}" for replica in range(2, len(config.ports.replicas()) + 1)
+        ]
+        """Each replica's prediction and feedback logs, the first replica's first."""
 
     def commands(self) -> dict[str, list[str]]:
         config, ports = self.config, self.config.ports
         workdir = config.workdir
         promml = [sys.executable, "-m", "promml.cli"]
         baseline_path = prepare_baseline(config)
+        first_exporter = render_exporter(config, baseline_path, self.log_dir)
         commands = {
             "receiver": [*promml, "demo-receiver", "--host", "127.0.0.1", "--port", str(ports.receiver)],
             "model-server": [*promml, "demo-server", "--host", "127.0.0.1", "--port", str(ports.model_server),
                              "--log-dir", str(self.log_dir)],
-            "exporter": [*promml, "exporter", "--config", str(render_exporter(config, baseline_path, self.log_dir))],
+            "exporter": [*promml, "exporter", "--config", str(first_exporter)],
+        }
+        for replica, ((model_port, exporter_port), log_dir) in enumerate(
+            zip(ports.more_replicas, self.log_dirs[1:], strict=True), start=2
+        ):
+            commands[f"model-server-{replica}"] = [
+                *promml, "demo-server", "--host", "127.0.0.1", "--port", str(model_port), "--log-dir", str(log_dir),
+            ]
+            exporter_config = render_replica_exporter(config, first_exporter, replica, exporter_port, log_dir)
+            commands[f"exporter-{replica}"] = [*promml, "exporter", "--config", str(exporter_config)]
+        commands |= {
             "alertmanager": [
                 require_binary("prometheus-alertmanager"), f"--config.file={render_alertmanager(config)}",
                 f"--storage.path={workdir / 'alertmanager-data'}",
@@ -255,13 +291,17 @@ class Stack:
 
     def health_urls(self) -> dict[str, str]:
         ports, url = self.config.ports, self.config.url
-        return {
+        urls = {
             "receiver": f"{url(ports.receiver)}/healthz",
             "model-server": f"{url(ports.model_server)}/healthz",
             "exporter": f"{url(ports.exporter)}/healthz",
             "alertmanager": f"{url(ports.alertmanager)}/-/ready",
             "prometheus": f"{url(ports.prometheus)}/-/ready",
         }
+        for replica, (model_port, exporter_port) in enumerate(ports.more_replicas, start=2):
+            urls[f"model-server-{replica}"] = f"{url(model_port)}/healthz"
+            urls[f"exporter-{replica}"] = f"{url(exporter_port)}/healthz"
+        return urls
 
     def start(self, timeout: float = 60) -> None:
         """Start every process (Alertmanager before Prometheus, so no alert is evaluated before it is known)."""
