@@ -23,6 +23,9 @@ PRIMARY = ("and on (instance, model_name, model_version, window) "
            f"model_window:ml_window_prediction_rows:primary{{{MODEL}}}")
 """Appended to a `window`-labelled selector: keeps each exporter's primary window only, as the alerts judge it
 (recording.yml), so a panel draws one line per feature and exporter however many windows are configured."""
+FLEET_PRIMARY = ("and on (model_name, model_version, window) "
+                 f"model_window:ml_window_prediction_rows:primary{{{MODEL}}}")
+"""The same for the fleet-wide recording rules, which have no `instance`: the window that is primary."""
 ACCURACY_DROP = (f"1 - ml_model_accuracy{{{MODEL}}} / ignoring (metric) "
                  f'ml_baseline_performance{{{MODEL}, metric="accuracy"}}')
 WIDTH = 24
@@ -395,12 +398,64 @@ def data_quality() -> dict[str, Any]:
     ])
 
 
+def segments() -> dict[str, Any]:
+    parity = f"ml_demographic_parity_ratio{{{MODEL}}} {PRIMARY}"
+    fleet_parity = f"model_window_segment:ml_segment_positive_predictions:parity_ratio{{{MODEL}}} {FLEET_PRIMARY}"
+    return dashboard("promml-segments", "Segments and fairness",
+                     "Is the model as good, and as generous, for every group: positive rate, accuracy and rows per "
+                     "value of each segment feature (exporter config `segments`), and the demographic parity "
+                     "ratio, in the primary window.", [
+        Row("Fairness"),
+        Panel("Demographic parity ratio per segment", "Lowest over highest positive rate among a segment "
+              "feature's values with at least min_segment_rows rows, per exporter, primary window. "
+              "FairnessParityLow warns below 0.8 (the four-fifths rule) for 30m, once the segment has at least "
+              "1000 positive predictions in the window.", "percentunit",
+              [(parity, "{{segment}} {{instance}}")], kind="bargauge", thresholds=[("green", 0.8)],
+              base_color="red", minimum=0, maximum=1, instant=True, width=8),
+        Panel("Demographic parity ratio over time", "The parity ratio of each exporter, and of the fleet (the "
+              "replicas' counts summed first, values with at least 30 rows: recording rule "
+              "model_window_segment:ml_segment_positive_predictions:parity_ratio), with the 0.8 line.",
+              "percentunit", [(parity, "{{segment}} {{instance}}"), (fleet_parity, "{{segment}} fleet")],
+              thresholds=[("green", 0.8)], base_color="red", minimum=0, maximum=1, width=16),
+        Panel("Positive predictions per segment", "Rows of the primary window predicted as the positive class, all "
+              "values of the segment together, per exporter: the ratio's noise shrinks as they grow. Below 1000 "
+              "FairnessParityLow does not judge.", "short",
+              [(f"sum by (instance, segment) (ml_segment_positive_predictions{{{MODEL}}} {PRIMARY})",
+                "{{segment}} {{instance}}")], kind="stat", thresholds=[("green", 1000)], base_color="yellow",
+              minimum=0, width=24, height=5),
+        Row("Per segment value"),
+        Panel("Positive rate per segment value", "Share of each value's rows predicted as the positive class, the "
+              "replicas' counts summed (model_window_segment_value:ml_segment_positive_predictions:ratio), "
+              "primary window. The parity ratio is the lowest of these lines over the highest (values with "
+              "enough rows).", "percentunit",
+              [(f"model_window_segment_value:ml_segment_positive_predictions:ratio{{{MODEL}}} {FLEET_PRIMARY}",
+                "{{segment}}={{segment_value}}")], minimum=0, maximum=1),
+        Panel("Accuracy per segment value", "Accuracy of each value's labelled rows, the replicas' counts summed "
+              "(model_window_segment_value:ml_segment_correct_rows:ratio), primary window. A group the model "
+              "serves worse than the others shows here before it moves the overall accuracy; red below 0.8, as "
+              "ModelAccuracyLow.", "percentunit",
+              [(f"model_window_segment_value:ml_segment_correct_rows:ratio{{{MODEL}}} {FLEET_PRIMARY}",
+                "{{segment}}={{segment_value}}")], thresholds=[("green", 0.8)], base_color="red", minimum=0,
+              maximum=1),
+        Panel("Rows per segment value", "Rows of the primary window per value, summed over replicas; __other__ "
+              "holds the values beyond max_segment_values. Values under min_segment_rows (default 30) are left out "
+              "of the parity ratio.", "short",
+              [(f"sum by (segment, segment_value) (ml_segment_rows{{{MODEL}}} {PRIMARY})",
+                "{{segment}}={{segment_value}}")], stack=True, minimum=0),
+        Panel("Labelled rows per segment value", "Rows of the primary window per value that have their label, "
+              "summed over replicas: the sample each value's accuracy rests on.", "short",
+              [(f"sum by (segment, segment_value) (ml_segment_labeled_rows{{{MODEL}}} {PRIMARY})",
+                "{{segment}}={{segment_value}}")], stack=True, minimum=0),
+    ])
+
+
 DASHBOARDS = {
     "system-health.json": system_health,
     "prediction-analysis.json": prediction_analysis,
     "drift.json": drift,
     "performance.json": performance,
     "data-quality.json": data_quality,
+    "segments.json": segments,
 }
 
 

@@ -191,3 +191,74 @@ def test_windows_are_labelled_and_replicas_merge_to_the_psi_of_all_rows(tmp_path
                                                                          feature_name="x")
     assert sample(single, "ml_window_length_seconds", window="long") == 120.0
     assert sample(single, "ml_window_seconds") == 60.0
+
+
+def segment_service(tmp_path, baseline, rows: list, feedback: list, name: str) -> ExporterService:
+    folder = tmp_path / name
+    folder.mkdir()
+    write(folder / "predictions.jsonl", rows)
+    write(folder / "feedback.jsonl", feedback)
+    config = ExporterConfig(
+        model_name="credit-risk", model_version="1.0.0", baseline=folder / "baseline.json",
+        prediction_logs=(str(folder / "predictions.jsonl"),), feedback_logs=(str(folder / "feedback.jsonl"),),
+        windows=(WindowSpec("short", 60.0), WindowSpec("long", 120.0)), slot_seconds=10.0, segments=("region",),
+        min_segment_rows=10,
+    )
+    service = ExporterService(config, baseline, clock=lambda: START)
+    service.read_logs()
+    service.recompute()
+    return service
+
+
+def test_segment_metrics_per_window_and_replicas_sum_to_the_fleet(tmp_path, baseline):
+    rng = np.random.default_rng(9)
+    rows, feedback, truth = [], {}, []
+    for i in range(300):
+        region = str(rng.choice(["a", "b", "c"], p=[0.5, 0.4, 0.1]))
+        predicted = int(rng.uniform() < {"a": 0.6, "b": 0.3, "c": 0.5}[region])
+        age = float(rng.uniform(0, 110))
+        rows.append(prediction_record(f"p{i}", START - age, "credit-risk", "1.0.0",
+                                      {"x": float(rng.uniform()), "region": region}, predicted, 0.5))
+        label = int(rng.uniform() < 0.5)
+        if i % 3:  # two rows in three get a label
+            feedback[i] = feedback_record(f"p{i}", START, label)
+        truth.append((region, age, predicted, label if i % 3 else None))
+    registries = []
+    for part, name in ((slice(0, None, 2), "one"), (slice(1, None, 2), "two"), (slice(None), "all")):
+        labels = [feedback[i] for i in range(300)[part] if i in feedback]
+        service = segment_service(tmp_path, baseline, rows[part], labels, name)
+        registry = CollectorRegistry()
+        registry.register(ExporterCollector(service))
+        registries.append(registry)
+    replicas, single = registries[:2], registries[2]
+
+    for window, seconds in (("short", 60.0), ("long", 120.0)):
+        # the window keeps slots from floor((START - seconds) / 10) + 1 on: rows at most `seconds` - 10 s old
+        kept = [t for t in truth if math.floor((START - t[1]) / 10) >= math.floor((START - seconds) / 10) + 1]
+        rates = {}
+        for region in ("a", "b", "c"):
+            mine = [t for t in kept if t[0] == region]
+            labelled = [t for t in mine if t[3] is not None]
+            expected = {
+                "ml_segment_rows": len(mine),
+                "ml_segment_positive_predictions": sum(t[2] for t in mine),
+                "ml_segment_labeled_rows": len(labelled),
+                "ml_segment_correct_rows": sum(t[2] == t[3] for t in labelled),
+            }
+            labels = {"window": window, "segment": "region", "segment_value": region}
+            for metric, value in expected.items():
+                assert sample(single, metric, **labels) == value, (metric, labels)
+                assert sum(sample(r, metric, **labels) for r in replicas) == value, (metric, labels)
+            assert sample(single, "ml_segment_positive_rate", **labels) == expected[
+                "ml_segment_positive_predictions"] / len(mine)
+            assert sample(single, "ml_segment_accuracy", **labels) == expected["ml_segment_correct_rows"] / len(
+                labelled)
+            if len(mine) >= 10:
+                rates[region] = expected["ml_segment_positive_predictions"] / len(mine)
+        assert sample(single, "ml_demographic_parity_ratio", window=window, segment="region") == min(
+            rates.values()) / max(rates.values())
+    types = {metric.name: metric.type for metric in single.collect() if metric.name.startswith(("ml_segment",
+                                                                                                 "ml_demographic"))}
+    assert types == {name: "gauge" for name in (
+        "ml_segment_rows", "ml_segment_labeled_rows", "ml_segment_positive_predictions", "ml_segment_correct_rows",
+        "ml_segment_positive_rate", "ml_segment_accuracy", "ml_demographic_parity_ratio")}

@@ -209,7 +209,7 @@ def test_demo_exporter_config_parses() -> None:
         model_name="credit-risk", model_version="1.0.0", baseline=Path("/data/baseline.json"),
         prediction_logs=("/logs/predictions*.jsonl",), feedback_logs=("/logs/feedback*.jsonl",),
         listen_host="0.0.0.0", listen_port=9102, window_seconds=300.0, slot_seconds=10.0,
-        recompute_interval_seconds=10.0, poll_interval_seconds=1.0,
+        recompute_interval_seconds=10.0, poll_interval_seconds=1.0, segments=("region",),
     )
 
 

@@ -64,6 +64,13 @@ def test_full_config_from_file(tmp_path):
         ({"max_pending_predictions": 0}, "max_pending_predictions: expected a positive integer"),
         ({"checkpoint_path": ""}, "checkpoint_path: expected a non-empty string"),
         ({"checkpoint_path": ["a"]}, "checkpoint_path: expected a non-empty string"),
+        ({"segments": {"region": 1}}, "segments: expected a list of feature names such as \\[region\\]"),
+        ({"segments": ["region", ""]}, "segments: expected a list of feature names"),
+        ({"segments": list("abcdef")}, "segments: expected at most 5 features, got 6"),
+        ({"segments": ["region", "age", "region"]}, "segments: 'region' is listed twice"),
+        ({"max_segment_values": 0}, "max_segment_values: expected a positive integer"),
+        ({"min_segment_rows": 2.5}, "min_segment_rows: expected a positive integer"),
+        ({"segment": ["region"]}, "unknown key 'segment'; did you mean 'segments'\\?"),
     ],
 )
 def test_bad_values_name_the_key(change, message):
@@ -107,3 +114,11 @@ def test_windows_labels_and_defaults():
 @pytest.mark.parametrize(("seconds", "name"), [(300, "5m"), (3600, "1h"), (86400, "24h"), (90, "90s"), (0.5, "0.5s")])
 def test_window_names(seconds, name):
     assert window_name(seconds) == name
+
+
+def test_segments_and_their_defaults():
+    assert (parse_config(MINIMAL).segments, parse_config(MINIMAL).max_segment_values,
+            parse_config(MINIMAL).min_segment_rows) == ((), 20, 30)
+    config = parse_config({**MINIMAL, "segments": ["region", "age"], "max_segment_values": 5, "min_segment_rows": 100})
+    assert (config.segments, config.max_segment_values, config.min_segment_rows) == (("region", "age"), 5, 100)
+    assert parse_config({**MINIMAL, "segments": "region"}).segments == ("region",)

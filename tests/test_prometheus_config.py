@@ -44,6 +44,7 @@ EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sha
     ("FeatureOutOfRangeHigh", "warning", "15m"),
     ("SchemaViolations", "warning", "5m"),
     ("BaselineTooOld", "warning", "1h"),
+    ("FairnessParityLow", "warning", "30m"),
     ("Watchdog", "none", None),
 }
 RECORDING_RULES = {
@@ -62,6 +63,9 @@ RECORDING_RULES = {
     "model:ml_prediction_latency_seconds:p99_5m",
     "model_log:ml_exporter_read_errors_per_records:ratio_rate5m",
     "model_window:ml_window_prediction_rows:primary",
+    "model_window_segment_value:ml_segment_positive_predictions:ratio",
+    "model_window_segment_value:ml_segment_correct_rows:ratio",
+    "model_window_segment:ml_segment_positive_predictions:parity_ratio",
 }
 PRIMARY_WINDOW_JOIN = (
     "and on (instance, model_name, model_version, window) model_window:ml_window_prediction_rows:primary"
@@ -233,7 +237,7 @@ def test_window_labelled_alerts_judge_the_primary_window_only(repo_root: Path) -
             assert PRIMARY_WINDOW_JOIN in expr, rule["alert"]
     assert set(checked) == {
         "PredictionDrift", "DatasetDriftShareHigh", "FeatureMissingValuesHigh", "FeatureOutOfRangeHigh",
-        "SchemaViolations",
+        "SchemaViolations", "FairnessParityLow",
     }
 
 
@@ -298,3 +302,27 @@ def test_fleet_psi_rule_equals_the_exporters_formula(repo_root: Path) -> None:
         if check["expr"] == "model_window_feature:ml_window_feature_bin_rows:psi" for sample in check["exp_samples"]
     ]
     assert psi([0.3, 0.4, 0.3], [30 + 10, 50 + 30, 20 + 60]) == expected
+
+
+def test_fleet_parity_rule_equals_the_exporters_formula(repo_root: Path) -> None:
+    """The fleet parity ratio fairness.yml expects is segments.parity_ratio of the replicas' summed counts."""
+    from promml.exporter.segments import DEFAULT_MIN_SEGMENT_ROWS, SegmentValue, parity_ratio
+
+    cases = yaml.safe_load((repo_root / "prometheus" / "tests" / "fairness.yml").read_text())["tests"]
+    [case] = [case for case in cases if case.get("promql_expr_test")]
+    summed: dict[str, dict[str, int]] = {}
+    for series in case["input_series"]:
+        name, labels = re.fullmatch(r"(\w+)\{(.*)\}", series["series"]).groups()
+        label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if label["segment"] == "region":
+            by_metric = summed.setdefault(label["segment_value"], {})
+            by_metric[name] = by_metric.get(name, 0) + int(series["values"].split("x")[0])
+    values = {value: SegmentValue(m["ml_segment_rows"], m["ml_segment_positive_predictions"],
+                                  m["ml_segment_labeled_rows"], m["ml_segment_correct_rows"])
+              for value, m in summed.items()}
+    [expected] = [
+        sample["value"] for check in case["promql_expr_test"]
+        if check["expr"] == "model_window_segment:ml_segment_positive_predictions:parity_ratio"
+        for sample in check["exp_samples"]
+    ]
+    assert parity_ratio(values, DEFAULT_MIN_SEGMENT_ROWS) == expected

@@ -7,6 +7,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -23,7 +24,7 @@ from promml.baseline import (
     parse_baseline,
 )
 from promml.drift import PSI_EPSILON
-from promml.exporter.config import WindowSpec
+from promml.exporter.config import ConfigError, WindowSpec
 from promml.exporter.window import LABEL_DELAY_BUCKETS, SlidingWindow, same_label
 from promml.records import Feedback, Prediction
 
@@ -431,3 +432,143 @@ def test_numeric_matrix_equals_the_value_by_value_split_and_declines_odd_rows():
                 {"a": 10**400, "b": 1, "c": 1.0}):
         assert _numeric_matrix([*rows, odd], ("a", "b", "c")) is None
     assert _numeric_matrix([], ("a",)) is None
+
+
+# --- Segments: per value counts and the demographic parity ratio, against pandas on the same rows ----------------
+
+
+def segment_rows(n: int, seed: int, start: float = 0.0) -> tuple[list[Prediction], list[int]]:
+    """Rows whose positive rate depends on the region (north predicts 1 most, east least), and their labels."""
+    rng = np.random.default_rng(seed)
+    rates = {"north": 0.6, "south": 0.45, "east": 0.3, "mars": 0.5}
+    rows, labels = [], []
+    for i in range(n):
+        region = str(rng.choice(list(rates), p=[0.4, 0.3, 0.25, 0.05]))
+        predicted = int(rng.uniform() < rates[region])
+        features = {"x": float(rng.normal()), "z": float(rng.uniform(0, 10)), "region": region}
+        rows.append(Prediction(f"g{seed}-{i}", start + float(rng.uniform(0, 50)), "m", "1", features, predicted,
+                               0.5))
+        labels.append(predicted if rng.uniform() < 0.8 else 1 - predicted)
+    return rows, labels
+
+
+def pandas_segments(rows: list[Prediction], labels: dict[str, int], feature: str) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "value": [row.features.get(feature) for row in rows],
+        "positive": [row.prediction == 1 for row in rows],
+        "labeled": [row.prediction_id in labels for row in rows],
+        "correct": [labels.get(row.prediction_id) == row.prediction for row in rows],
+    }).dropna(subset=["value"])
+    return frame.groupby("value").agg(rows=("positive", "size"), positive=("positive", "sum"),
+                                      labeled=("labeled", "sum"), correct=("correct", "sum"))
+
+
+def test_segment_counts_rates_accuracy_and_parity_equal_pandas(rich_baseline):
+    rows, labels = segment_rows(600, seed=11)
+    rows[3].features["region"] = None  # missing: in no segment
+    labelled = {row.prediction_id: label for row, label in zip(rows[::2], labels[::2], strict=True)}
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["region"],
+                           min_segment_rows=40)
+    window.add_predictions(rows, now=50)
+    for pid, label in labelled.items():
+        assert window.add_feedback(Feedback(pid, 55.0, label))
+    snapshot = window.snapshot(now=55)
+
+    expected = pandas_segments(rows, labelled, "region")
+    assert sorted(snapshot.segments["region"]) == sorted(expected.index) == ["east", "mars", "north", "south"]
+    for value, counts in snapshot.segments["region"].items():
+        row = expected.loc[value]
+        assert (counts.rows, counts.positive, counts.labeled, counts.correct) == (
+            row["rows"], row["positive"], row["labeled"], row["correct"])
+        assert counts.positive_rate == row["positive"] / row["rows"]
+        assert counts.accuracy == row["correct"] / row["labeled"]
+    rates = (expected["positive"] / expected["rows"])[expected["rows"] >= 40]
+    assert "mars" not in rates.index  # 5% of 600 rows: under min_segment_rows, left out of the ratio
+    assert snapshot.parity_ratio == {"region": rates.min() / rates.max()}
+    assert snapshot.parity_ratio["region"] < 0.8
+
+
+def test_numeric_segment_feature_is_split_by_its_baseline_bins(rich_baseline):
+    rows, _ = segment_rows(300, seed=12)
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["z"])
+    window.add_predictions(rows, now=50)
+    snapshot = window.snapshot(now=50)
+    edges = rich_baseline.numeric["z"].edges
+    z = np.array([row.features["z"] for row in rows])
+    counts = numeric_counts(z.tolist(), edges)
+    bounds = ["-inf", *(f"{edge:g}" for edge in edges), "+inf"]
+    names = [f"({bounds[0]}, {bounds[1]})", *(f"[{bounds[i]}, {bounds[i + 1]})" for i in range(1, len(bounds) - 1))]
+    assert {value: per_value.rows for value, per_value in snapshot.segments["z"].items()} == {
+        name: int(n) for name, n in zip(names, counts, strict=True) if n}
+
+
+def test_segment_values_are_capped_per_slot_and_per_window(rich_baseline):
+    def row(i: int, region: str, timestamp: float) -> Prediction:
+        return prediction(f"c{i}-{region}", timestamp, {"x": 0.0, "region": region}, predicted=i % 2)
+
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["region"],
+                           max_segment_values=2)
+    # slot 0: a (3 rows), b (2), c (1): the two most frequent are kept, c is counted as other
+    window.add_predictions([row(i, r, 1.0) for i, r in enumerate("aaabbc")], now=20)
+    # slot 1: d (4 rows), c (1): another slot keeps its own two values
+    window.add_predictions([row(i, r, 11.0) for i, r in enumerate("ddddc")], now=20)
+    slot_values = [sorted(slot.segments["region"].counts) for _, slot in sorted(window._slots.items())]
+    assert slot_values == [["__other__", "a", "b"], ["c", "d"]]
+    # the window reports its 2 values with the most rows (d 4, a 3); b (2) and c (1 + 1) are summed into other
+    values = window.snapshot(now=20).segments["region"]
+    assert {value: per_value.rows for value, per_value in values.items()} == {"d": 4, "a": 3, "__other__": 4}
+    assert values["__other__"].positive == 2  # b: rows 3 and 4 (predicted 1, 0); c: row 5 (1) and row 4 (0)
+
+
+def test_segments_expire_with_their_slots_and_labels_join_their_value(rich_baseline):
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["region"],
+                           min_segment_rows=1)
+    window.add_predictions([prediction("n", 5.0, {"x": 0.0, "region": "north"}, predicted=1),
+                            prediction("s", 25.0, {"x": 0.0, "region": "south"}, predicted=0)], now=25)
+    assert window.add_feedback(Feedback("n", 26.0, 0))  # wrong
+    assert window.add_feedback(Feedback("s", 26.0, 0))  # right
+    values = window.snapshot(now=30).segments["region"]
+    assert [(v, s.rows, s.positive, s.labeled, s.correct) for v, s in values.items()] == [
+        ("north", 1, 1, 1, 0), ("south", 1, 0, 1, 1)]
+    assert window.snapshot(now=30).parity_ratio == {"region": 0.0}
+    later = window.snapshot(now=60)  # slot [0, 10) left the window with north
+    assert list(later.segments["region"]) == ["south"]
+    assert math.isnan(later.parity_ratio["region"])  # one value: no ratio
+    assert window.snapshot(now=90).segments == {"region": {}}
+
+
+def test_segment_counts_of_two_halves_add_up_to_the_whole(rich_baseline):
+    rows, labels = segment_rows(500, seed=13)
+    def run(part: slice) -> SlidingWindow:
+        window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["region"])
+        window.add_predictions(rows[part], now=50)
+        for row, label in zip(rows[part], labels[part], strict=True):
+            window.add_feedback(Feedback(row.prediction_id, 52.0, label))
+        return window
+
+    halves = [run(slice(0, None, 2)).snapshot(now=55), run(slice(1, None, 2)).snapshot(now=55)]
+    whole = run(slice(None)).snapshot(now=55)
+    for value, counts in whole.segments["region"].items():
+        parts = [half.segments["region"][value] for half in halves]
+        assert dataclasses.astuple(counts) == tuple(map(sum, zip(*map(dataclasses.astuple, parts), strict=True)))
+    # the fleet's ratio from the summed counts equals the ratio of all rows
+    summed = {value: [sum(getattr(half.segments["region"][value], f) for half in halves) for f in ("rows", "positive")]
+              for value in whole.segments["region"]}
+    rates = [positive / rows_in for rows_in, positive in summed.values() if rows_in >= 30]
+    assert min(rates) / max(rates) == pytest.approx(whole.parity_ratio["region"], rel=1e-12)
+
+
+def test_segments_must_be_baseline_features(rich_baseline):
+    with pytest.raises(ConfigError, match="segments: 'colour' is not a feature of the baseline; expected one of "
+                                          "region, x, z"):
+        SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["colour"])
+
+
+def test_regression_segments_count_rows_and_labels_without_positive_rates(rich_baseline):
+    regression = dataclasses.replace(rich_baseline, task="regression")
+    window = SlidingWindow(regression, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["region"])
+    window.add_predictions([Prediction("r", 5.0, "m", "1", {"region": "north"}, 1.0, None)], now=5)
+    assert window.add_feedback(Feedback("r", 6.0, 2.0))
+    snapshot = window.snapshot(now=6)
+    assert (snapshot.segments["region"]["north"].rows, snapshot.segments["region"]["north"].labeled) == (1, 1)
+    assert snapshot.parity_ratio == {}

@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         baseline = load_baseline(config.baseline)
+        service = ExporterService(config, baseline)  # checks the config against the baseline (segments)
     except (ConfigError, ValueError, OSError) as error:
         print(f"promml exporter: {error}", file=sys.stderr)
         return 2
-    service = ExporterService(config, baseline)
     service.start()
     banner = f"promml exporter for {config.model_name} {config.model_version} on http://{config.listen_host}:{{port}}"
     try:

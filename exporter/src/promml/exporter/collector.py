@@ -4,7 +4,8 @@ The contract metrics (`ml_drift_score`, `ml_model_accuracy`, `ml_window_predicti
 `ml_window_labeled_predictions`, `ml_window_seconds`) describe the primary window, the first configured, and have
 no `window` label, so queries and alerts written for one window keep one series per feature. Every window,
 the primary one included, is also exported with a `window` label in the other `ml_drift_*`, `ml_window_*`,
-`ml_feature_*` and `ml_prediction_drift_*` families. NaN (no data) is left out rather than exported.
+`ml_feature_*`, `ml_prediction_drift_*` and `ml_segment_*` families. NaN (no data) is left out rather than
+exported.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class ExporterCollector(Collector):
         yield from self._drift(windows, model)
         yield from self._quality(windows, model)
         yield from self._performance(windows, model)
+        yield from self._segments(windows, model)
 
     def _label_totals(self, model: list[str]) -> Iterator[Metric | None]:
         window = self.service.window
@@ -205,3 +207,25 @@ class ExporterCollector(Collector):
     def _performance(windows: Sequence[WindowSnapshot], model: list[str]) -> Iterator[Metric | None]:
         yield _gauge("ml_window_performance", "Model performance on each window's labelled predictions.",
                      ("window", "metric"), _per_feature(windows, "performance"), model)
+
+    @staticmethod
+    def _segments(windows: Sequence[WindowSnapshot], model: list[str]) -> Iterator[Metric | None]:
+        labels = ("window", "segment", "segment_value")
+        values = [([s.name, segment, value], stats, s.task == "classification") for s in windows
+                  for segment, by_value in s.segments.items() for value, stats in by_value.items()]
+        yield _gauge("ml_segment_rows", "Rows of each window per segment feature and value (sum across replicas).",
+                     labels, [(key, stats.rows) for key, stats, _ in values], model)
+        yield _gauge("ml_segment_labeled_rows", "Rows of each window per segment value that have a label.", labels,
+                     [(key, stats.labeled) for key, stats, _ in values], model)
+        classification = [(key, stats) for key, stats, is_classification in values if is_classification]
+        yield _gauge("ml_segment_positive_predictions", "Rows of each window per segment value predicted as the "
+                     "positive class.", labels, [(key, stats.positive) for key, stats in classification], model)
+        yield _gauge("ml_segment_correct_rows", "Labelled rows of each window per segment value whose prediction "
+                     "was right.", labels, [(key, stats.correct) for key, stats in classification], model)
+        yield _gauge("ml_segment_positive_rate", "Share of each segment value's rows predicted as the positive "
+                     "class.", labels, [(key, stats.positive_rate) for key, stats in classification], model)
+        yield _gauge("ml_segment_accuracy", "Accuracy of each segment value's labelled rows.", labels,
+                     [(key, stats.accuracy) for key, stats in classification], model)
+        yield _gauge("ml_demographic_parity_ratio", "Lowest over highest positive rate among each segment "
+                     "feature's values with enough rows.", ("window", "segment"),
+                     _per_feature(windows, "parity_ratio"), model)

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from .segments import DEFAULT_MAX_SEGMENT_VALUES, DEFAULT_MIN_SEGMENT_ROWS, MAX_SEGMENT_FEATURES
+
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the key and says what is expected."""
@@ -60,6 +62,9 @@ class ExporterConfig:
     label_ttl_seconds: float | None = None
     sample_size: int = 1000
     positive_class: str | int | float | bool = 1
+    segments: tuple[str, ...] = ()
+    max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES
+    min_segment_rows: int = DEFAULT_MIN_SEGMENT_ROWS
 
     def __post_init__(self) -> None:
         if not self.windows:
@@ -89,6 +94,9 @@ _OPTIONAL = (
     "label_ttl_seconds",
     "sample_size",
     "positive_class",
+    "segments",
+    "max_segment_values",
+    "min_segment_rows",
     "checkpoint_path",
 )
 _KNOWN = _REQUIRED + _OPTIONAL
@@ -184,6 +192,24 @@ def _positive_class(raw: dict[str, Any]) -> str | int | float | bool:
     return value
 
 
+def _segments(raw: dict[str, Any]) -> tuple[str, ...]:
+    """Segment feature names: distinct, at most MAX_SEGMENT_FEATURES (whether the baseline has them is checked once
+    it is loaded, by the window)."""
+    value = raw.get("segments")
+    if value is None:
+        value = []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"segments: expected a list of feature names such as [region], got {value!r}")
+    if len(value) > MAX_SEGMENT_FEATURES:
+        raise ConfigError(f"segments: expected at most {MAX_SEGMENT_FEATURES} features, got {len(value)}")
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"segments: {repeated[0]!r} is listed twice; expected distinct feature names")
+    return tuple(value)
+
+
 def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
     """Validate a decoded YAML document; relative paths are resolved against `base_dir` (the file's folder)."""
     if not isinstance(raw, dict):
@@ -241,6 +267,9 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
         label_ttl_seconds=label_ttl,
         sample_size=_positive_integer(raw, "sample_size", ExporterConfig.sample_size),
         positive_class=_positive_class(raw),
+        segments=_segments(raw),
+        max_segment_values=_positive_integer(raw, "max_segment_values", ExporterConfig.max_segment_values),
+        min_segment_rows=_positive_integer(raw, "min_segment_rows", ExporterConfig.min_segment_rows),
     )
 
 

@@ -126,6 +126,9 @@ class ExporterService:
             label_ttl_seconds=config.label_ttl,
             sample_size=config.sample_size,
             positive_class=config.positive_class,
+            segments=config.segments,
+            max_segment_values=config.max_segment_values,
+            min_segment_rows=config.min_segment_rows,
         )
         self.baseline_created_at = _epoch_or_none(getattr(baseline, "created_at", None))
         self.newest_record: dict[str, float] = {}  # log -> newest record timestamp read

@@ -3,8 +3,9 @@
 Every window (say 1h and 24h) is read from one series of `slot_seconds` slots, kept as long as the longest window
 needs them. A slot holds, per feature, the rows in each baseline bin, missing / out-of-range / wrong-type counts and
 a bounded reservoir of each numeric feature's values; the score's and the predicted class's bin counts; and the
-performance state of its labelled rows (`performance.LabelStats`). All of it adds up, so a window's state is the sum
-of its slots'. Rows are buffered raw within their slot and binned in bulk with numpy at the next snapshot.
+performance state of its labelled rows (`performance.LabelStats`); and per segment feature and value, the rows,
+positive predictions, labelled and right rows (`segments.SegmentTable`). All of it adds up, so a window's state is
+the sum of its slots'. Rows are binned in bulk with numpy, per slot, once per batch read.
 
 Predictions wait in a bounded table for their label (joined by `prediction_id`) for at most `label_ttl_seconds`,
 itself at most the longest window: a label for a prediction that has left every window can change nothing.
@@ -33,10 +34,19 @@ from ..drift import (
     psi,
 )
 from ..records import Feedback, Prediction
-from .config import WindowSpec
+from .config import ConfigError, WindowSpec
 from .performance import LabelStats, class_key, classification_metrics, regression_metrics
 from .reservoir import Reservoir
 from .sampling import merged_sample
+from .segments import (
+    DEFAULT_MAX_SEGMENT_VALUES,
+    DEFAULT_MIN_SEGMENT_ROWS,
+    SegmentTable,
+    SegmentValue,
+    parity_ratio,
+    segment_values,
+    window_values,
+)
 
 DATASET_DRIFT_PSI_THRESHOLD = 0.1
 """`ml_dataset_drift_share` is the share of features whose PSI is over this: the end of PSI's "no change" band
@@ -77,6 +87,7 @@ class _Slot:
     reservoirs: dict[str, Reservoir] = field(default_factory=dict)
     prediction_counts: dict[str, np.ndarray] = field(default_factory=dict)
     labels: LabelStats = field(default_factory=LabelStats)
+    segments: dict[str, SegmentTable] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,8 @@ class WindowSnapshot:
     schema_violations: dict[tuple[str, str], int] = field(default_factory=dict)  # (feature, reason) → rows
     performance: dict[str, float] = field(default_factory=dict)
     binary_outcomes: dict[str, int] | None = None
+    segments: dict[str, dict[str, SegmentValue]] = field(default_factory=dict)  # feature → value → counts
+    parity_ratio: dict[str, float] = field(default_factory=dict)  # feature → demographic parity ratio
 
     @property
     def accuracy(self) -> float | None:
@@ -194,6 +207,9 @@ class SlidingWindow:
         label_ttl_seconds: float | None = None,
         sample_size: int = 1000,
         positive_class: Any = 1,
+        segments: Sequence[str] = (),
+        max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
+        min_segment_rows: int = DEFAULT_MIN_SEGMENT_ROWS,
     ) -> None:
         if windows is None:
             if window_seconds is None:
@@ -214,10 +230,18 @@ class SlidingWindow:
         self.positive_class = class_key(positive_class)
         self.task = getattr(baseline, "task", None) or "classification"
         self._feature_names = frozenset([*baseline.numeric, *baseline.categorical])
+        for name in segments:
+            if name not in self._feature_names:
+                raise ConfigError(f"segments: {name!r} is not a feature of the baseline; expected one of "
+                                  f"{', '.join(sorted(self._feature_names))}")
+        self.segments = tuple(segments)
+        self.max_segment_values = max_segment_values
+        self.min_segment_rows = min_segment_rows
         self._slots: dict[int, _Slot] = {}
         # OrderedDict, not dict: evicting from the front of a plain dict leaves dummy entries that every later
         # `next(iter(...))` walks over again (quadratic); an OrderedDict finds its oldest entry at once.
-        self._pending: OrderedDict[str, tuple[int, Any, float | None, float]] = OrderedDict()
+        # prediction_id → (slot, prediction, score, timestamp[, the values its segments counted it under])
+        self._pending: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._seeds = np.random.default_rng(SAMPLE_SEED)
         self.evicted_pending = 0
         self.outcome_totals: Counter[str] = Counter()  # labels joined from new lines: correct / incorrect
@@ -252,9 +276,9 @@ class SlidingWindow:
             slot.unbinned.append(prediction)
             pending[prediction.prediction_id] = (key, prediction.prediction, prediction.score, timestamp)
             added += 1
-        for slot in touched.values():  # binned now, so no feature dict outlives the batch it came in
+        for key, slot in touched.items():  # binned now, so no feature dict outlives the batch it came in
             slot.predictions += len(slot.unbinned)
-            self._bin(slot)
+            self._bin(slot, key)
         self._evict_pending(now)
         return added
 
@@ -266,11 +290,15 @@ class SlidingWindow:
         entry = self._pending.pop(feedback.prediction_id, None)
         if entry is None:
             return False
-        key, prediction, score, predicted_at = entry
+        key, prediction, score, predicted_at, *segment_entry = entry  # segment values: see _count_segments
         slot = self._slots.get(key)
         right = same_label(prediction, feedback.label)
         if slot is not None:
             slot.labels.add(prediction, feedback.label, score, self.positive_class)
+            if segment_entry:
+                for name, value in zip(self.segments, segment_entry[0], strict=True):
+                    if value is not None:
+                        slot.segments[name].add_label(value, right)
         if counted:
             if self.task == "classification":
                 self.outcome_totals["correct" if right else "incorrect"] += 1
@@ -285,8 +313,8 @@ class SlidingWindow:
         for key in [key for key in self._slots if key < oldest]:
             del self._slots[key]
         self._evict_pending(now)
-        for slot in self._slots.values():
-            self._bin(slot)
+        for key, slot in self._slots.items():
+            self._bin(slot, key)
         return [self._window(spec, now) for spec in self.windows]
 
     def snapshot(self, now: float) -> WindowSnapshot:
@@ -295,12 +323,14 @@ class SlidingWindow:
 
     # --- Binning -----------------------------------------------------------------------------------------------
 
-    def _bin(self, slot: _Slot) -> None:
+    def _bin(self, slot: _Slot, key: int) -> None:
         if not slot.unbinned:
             return
         rows, slot.unbinned = slot.unbinned, []
         features = [row.features for row in rows]
         self._count_unknown(slot, features)
+        if self.segments:
+            self._count_segments(slot, key, rows, features)
         numeric = self.baseline.numeric
         matrix = _numeric_matrix(features, tuple(numeric))
         for column, (name, ref) in enumerate(numeric.items()):
@@ -341,6 +371,28 @@ class SlidingWindow:
                 seed = int(self._seeds.integers(2**63))
                 reservoir = slot.reservoirs[name] = Reservoir(self.slot_sample_capacity, seed=seed)
             reservoir.add_many(numbers)
+
+    def _count_segments(self, slot: _Slot, key: int, rows: list[Prediction], features: list[dict[str, Any]]) -> None:
+        """Count a batch's rows per segment value, and note each row's values on its pending entry for its label."""
+        references = {**self.baseline.numeric, **self.baseline.categorical}
+        positive_class = self.positive_class
+        if self.task == "classification":
+            positive = np.fromiter((class_key(row.prediction) == positive_class for row in rows), dtype=bool,
+                                   count=len(rows))
+        else:
+            positive = np.zeros(len(rows), dtype=bool)
+        counted_as = []
+        for name in self.segments:
+            table = slot.segments.get(name)
+            if table is None:
+                table = slot.segments[name] = SegmentTable(self.max_segment_values)
+            values = segment_values(references[name], [f.get(name) for f in features])
+            counted_as.append(table.add_rows(values, positive))
+        pending = self._pending
+        for row, values_of_row in zip(rows, zip(*counted_as, strict=True), strict=True):
+            entry = pending.get(row.prediction_id)
+            if entry is not None and entry[0] == key and entry[3] == row.timestamp:
+                pending[row.prediction_id] = (*entry[:4], values_of_row)
 
     def _count_unknown(self, slot: _Slot, features: list[dict[str, Any]]) -> None:
         known = self._feature_names
@@ -422,6 +474,15 @@ class SlidingWindow:
         binary = None
         if self.task == "classification" and labels.labeled and labels.is_binary(self.positive_class):
             binary = labels.binary_outcomes(self.positive_class)
+        segments = {
+            name: window_values((slot.segments[name] for slot in slots if name in slot.segments),
+                                self.max_segment_values)
+            for name in self.segments
+        }
+        parity = (
+            {name: parity_ratio(values, self.min_segment_rows) for name, values in segments.items()}
+            if self.task == "classification" else {}
+        )
         return WindowSnapshot(
             name=spec.name,
             seconds=spec.seconds,
@@ -454,6 +515,8 @@ class SlidingWindow:
             schema_violations=_capped_violations(violations),
             performance=performance,
             binary_outcomes=binary,
+            segments=segments,
+            parity_ratio=parity,
         )
 
     def _evict_pending(self, now: float) -> None:

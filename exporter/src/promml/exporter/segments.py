@@ -1,0 +1,162 @@
+"""Per-segment counts and the demographic parity ratio, kept per time slot so that they add up like everything else.
+
+A segment feature splits a window's rows by value (`region="north"`, …). For each value four counts are kept:
+rows, positive predictions (the prediction is `positive_class`), labelled rows and right labelled rows. Counts of
+slots, windows and replicas add up, so a window's numbers are the sum of its slots' and a fleet's the sum of its
+exporters'. A categorical feature's value is its text; a numeric feature's value is its baseline bin
+(`[30, 41)`), so its values are as few as its bins. Rows whose value is missing belong to no segment.
+
+Memory is bounded by `max_values` per feature per slot: the values a slot already counts stay, new ones are taken
+most frequent first until the slot holds `max_values`, and the rest are counted under `OTHER_VALUE`. A window
+reports its `max_values` values with the most rows and sums the others into `OTHER_VALUE`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from ..baseline import CategoricalReference, NumericReference
+
+MAX_SEGMENT_FEATURES = 5
+"""Segment features per exporter: each adds up to `max_segment_values` + 1 series per window to every segment
+family, so a handful keeps the exporter's series count in check."""
+DEFAULT_MAX_SEGMENT_VALUES = 20
+"""Values reported per segment feature and window (and kept per slot); the rest are counted as `OTHER_VALUE`."""
+DEFAULT_MIN_SEGMENT_ROWS = 30
+"""Rows a value needs in a window to take part in the demographic parity ratio: a positive rate from fewer rows
+is mostly noise (its standard error near 0.5 is 0.09 at 30 rows)."""
+OTHER_VALUE = "__other__"
+
+ROWS, POSITIVE, LABELED, CORRECT = range(4)
+"""Positions of the four counts in a value's count vector."""
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def bin_labels(edges: Sequence[float]) -> list[str]:
+    """The value name of each bin of a numeric baseline feature: `[a, b)`, open at both ends ("-inf", "+inf")."""
+    bounds = ["-inf", *(_number_text(edge) for edge in edges), "+inf"]
+    return [f"({low}, {high})" if low == "-inf" else f"[{low}, {high})" for low, high in pairwise(bounds)]
+
+
+def segment_values(reference: NumericReference | CategoricalReference, values: Iterable[Any]) -> list[str | None]:
+    """Each row's segment value (None when missing): categorical values as text, numbers as their baseline bin."""
+    if isinstance(reference, CategoricalReference):
+        return [None if value is None or value == "" else str(value) for value in values]
+    labels = bin_labels(reference.edges)
+    result: list[str | None] = []
+    numbers: list[float] = []
+    positions: list[int] = []
+    for position, value in enumerate(values):
+        result.append(None)
+        kind = type(value)
+        if (kind is float or kind is int) and math.isfinite(value):
+            numbers.append(value)
+            positions.append(position)
+    for position, index in zip(positions, reference.bin_index(np.asarray(numbers, dtype=float)).tolist(),
+                               strict=True):
+        result[position] = labels[index]
+    return result
+
+
+class SegmentTable:
+    """One segment feature's counts in one slot: value → [rows, positive, labelled, correct], at most `max_values`
+    values besides `OTHER_VALUE`."""
+
+    __slots__ = ("counts", "max_values")
+
+    def __init__(self, max_values: int) -> None:
+        self.max_values = max_values
+        self.counts: dict[str, np.ndarray] = {}
+
+    def add_rows(self, values: Sequence[str | None], positive: np.ndarray) -> list[str | None]:
+        """Count a batch of rows (`positive`: per row, whether it predicted the positive class); returns the value
+        each row was counted under (its own, `OTHER_VALUE` or None), for its label to join later."""
+        codes: dict[str | None, int] = {}
+        row_codes = np.fromiter((codes.setdefault(value, len(codes)) for value in values), dtype=np.intp,
+                                count=len(values))
+        rows = np.bincount(row_codes, minlength=len(codes))
+        positives = np.bincount(row_codes, weights=positive, minlength=len(codes)).astype(np.int64)
+        counts = self.counts
+        kept_here = sum(1 for value in counts if value != OTHER_VALUE)
+        order = sorted(codes.items(), key=lambda item: (item[0] not in counts, -rows[item[1]]))
+        counted_as: list[str | None] = [None] * len(codes)
+        for value, code in order:
+            if value is None:
+                continue
+            if value not in counts:
+                if kept_here >= self.max_values:
+                    value = OTHER_VALUE
+                else:
+                    kept_here += 1
+            target = counts.get(value)
+            if target is None:
+                target = counts[value] = np.zeros(4, dtype=np.int64)
+            target[ROWS] += rows[code]
+            target[POSITIVE] += positives[code]
+            counted_as[code] = value
+        return [counted_as[code] for code in row_codes.tolist()]
+
+    def add_label(self, value: str, right: bool) -> None:
+        """Count a label joined to a row counted under `value`."""
+        target = self.counts.get(value)
+        if target is not None:
+            target[LABELED] += 1
+            target[CORRECT] += right
+
+
+@dataclass(frozen=True)
+class SegmentValue:
+    """One segment value's counts in a window."""
+
+    rows: int
+    positive: int
+    labeled: int
+    correct: int
+
+    @property
+    def positive_rate(self) -> float:
+        """Share of the rows predicted as the positive class; NaN without rows."""
+        return self.positive / self.rows if self.rows else math.nan
+
+    @property
+    def accuracy(self) -> float:
+        """Share of the labelled rows whose prediction was right; NaN without labels."""
+        return self.correct / self.labeled if self.labeled else math.nan
+
+
+def window_values(tables: Iterable[SegmentTable], max_values: int) -> dict[str, SegmentValue]:
+    """One feature's counts over a window's slots: the `max_values` values with the most rows (ties by name), the
+    others summed into `OTHER_VALUE`."""
+    totals: dict[str, np.ndarray] = {}
+    for table in tables:
+        for value, counts in table.counts.items():
+            if value in totals:
+                totals[value] = totals[value] + counts
+            else:
+                totals[value] = counts.copy()
+    other = totals.pop(OTHER_VALUE, np.zeros(4, dtype=np.int64))
+    ranked = sorted(totals, key=lambda value: (-int(totals[value][ROWS]), value))
+    for value in ranked[max_values:]:
+        other = other + totals.pop(value)
+    if other[ROWS]:
+        totals[OTHER_VALUE] = other
+    return {value: SegmentValue(*(int(n) for n in counts)) for value, counts in sorted(totals.items())}
+
+
+def parity_ratio(values: Mapping[str, SegmentValue], min_rows: int) -> float:
+    """Demographic parity ratio: the lowest positive rate over the highest, among the values with at least
+    `min_rows` rows (`OTHER_VALUE`, a mix of values, left out). NaN with fewer than two such values, or when none
+    of them has a positive prediction (no rate to compare against: 0 / 0, as in PromQL)."""
+    rates = [stats.positive_rate for value, stats in values.items()
+             if value != OTHER_VALUE and stats.rows >= min_rows]
+    highest = max(rates, default=0.0)
+    return min(rates) / highest if len(rates) >= 2 and highest else math.nan
