@@ -488,6 +488,15 @@ def test_dashboard_links_prefer_the_alerts_annotation_and_escape_the_model(
     assert render(amtool, repo_root, tmp_path, data, '{{ template "promml.dashboard.url" . }}') == DASHBOARD
 
 
+def test_slack_text_names_the_segment_of_a_fairness_alert(amtool: str, repo_root: Path, tmp_path: Path) -> None:
+    data = template_data()
+    data["alerts"] = [{**data["alerts"][0], "labels": {
+        "alertname": "FairnessParityLow", "severity": "warning", "model_name": "credit-risk", "model_version": "1.0.0",
+        "segment": "region", "window": "1h"}}]
+    text = render(amtool, repo_root, tmp_path, data, '{{ template "promml.slack.text" . }}')
+    assert text.splitlines()[1] == "Model: credit-risk 1.0.0, segment: region"
+
+
 class Inbox(http.server.ThreadingHTTPServer):
     """Records every POST as (path, JSON body): stands in for both Slack and PagerDuty."""
 
