@@ -214,25 +214,34 @@ class ExporterService:
 
     def _ingest_predictions(self, result: ReadResult, now: float) -> None:
         self.record_counts[(PREDICTIONS_LOG, "oversized")] += result.oversized
-        predictions = [p for _, p in self._predictions_of(result.replayed) if p is not None]
-        for status, prediction in self._predictions_of(result.lines):
-            if prediction is not None:
-                predictions.append(prediction)
-            self.record_counts[(PREDICTIONS_LOG, status)] += 1
+        predictions, _ = self._predictions_of(result.replayed)
+        fresh, statuses = self._predictions_of(result.lines)
+        predictions.extend(fresh)
+        for status, count in statuses.items():
+            self.record_counts[(PREDICTIONS_LOG, status)] += count
         if predictions:
             newest = max(p.timestamp for p in predictions)
             self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
         self.window.add_predictions(predictions, now)
 
-    def _predictions_of(self, lines: list[bytes]) -> Iterable[tuple[str, Prediction | None]]:
-        model = (self.config.model_name, self.config.model_version)
+    def _predictions_of(self, lines: list[bytes]) -> tuple[list[Prediction], Counter[str]]:
+        """The usable predictions of some lines, and how many lines had each status."""
+        name, version = self.config.model_name, self.config.model_version
+        predictions: list[Prediction] = []
+        statuses: Counter[str] = Counter()
         for line, prediction in zip(lines, decode_predictions(lines), strict=True):
-            status = "ok"
             if prediction is None:
                 status, prediction = parse_line(line, parse_prediction, PREDICTION_FIELDS)
-            if prediction is not None and (prediction.model_name, prediction.model_version) != model:
-                status, prediction = "other_model", None
-            yield status, prediction
+                if prediction is None:
+                    statuses[status] += 1
+                    continue
+            if prediction.model_name != name or prediction.model_version != version:
+                statuses["other_model"] += 1
+                continue
+            predictions.append(prediction)
+        if len(predictions):
+            statuses["ok"] += len(predictions)
+        return predictions, statuses
 
     def _join(self, line: bytes, counted: bool = True) -> str:
         """Join one feedback line to its prediction; its status. `counted` is False for a line read again after a
