@@ -28,7 +28,7 @@ import pytest
 import yaml
 from conftest import require_binary
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import MetricsHandler
 from prometheus_client.utils import floatToGoString
 
@@ -46,19 +46,32 @@ EXTERNAL_LABELS = {"monitor": "promml"}
 @dataclass(frozen=True)
 class Replica:
     """One model server: `rows_per_second` rows predicted by `calls_per_second` predict calls, each call taking
-    `latency` seconds, since `started` (Unix time)."""
+    `latency` seconds, since `started` (Unix time). Its exporter's window holds `bin_rows` rows of `income` in the
+    baseline's three bins, and `correct` of its `labeled` rows were right."""
 
     rows_per_second: float
     calls_per_second: float
     latency: float
     started: float
+    bin_rows: tuple[int, int, int] = (0, 0, 0)
+    correct: int = 0
+    labeled: int = 0
 
 
 # Replica a is fast and busy, b slow and quieter: a fleet quantile is not the mean of theirs.
 REPLICAS = (
-    Replica(rows_per_second=12.0, calls_per_second=10.0, latency=0.03, started=time.time() - 3600),
-    Replica(rows_per_second=8.0, calls_per_second=5.0, latency=0.3, started=time.time() - 3600),
+    Replica(rows_per_second=12.0, calls_per_second=10.0, latency=0.03, started=time.time() - 3600,
+            bin_rows=(30, 50, 20), correct=90, labeled=100),
+    Replica(rows_per_second=8.0, calls_per_second=5.0, latency=0.3, started=time.time() - 3600,
+            bin_rows=(10, 30, 60), correct=10, labeled=20),
 )
+REFERENCE_RATIOS = (0.3, 0.4, 0.3)
+# The fleet's window: 40 / 80 / 80 rows against 0.3 / 0.4 / 0.3, so PSI = 0.1 ln 1.5 + 0 + 0.1 ln(4/3) = 0.1 ln 2
+# (promml.drift.psi gives the same); accuracy 100 right of 120 labelled. Each replica alone: PSI 0.063 and 0.456.
+FLEET_EXPECTED = {
+    "model_window_feature:ml_window_feature_bin_rows:psi": 0.1 * math.log(2),
+    "model_window:ml_window_correct_rows:ratio": 100 / 120,
+}
 # Exact fleet-wide answers. Rows: 12 + 8. Calls: 10 + 5. Quantiles from the summed bucket rates, interpolated
 # linearly inside a bucket as histogram_quantile does: the 10 fast calls/s sit in (0.025, 0.05], the 5 slow ones
 # in (0.25, 0.5]. p50: rank 0.5 * 15 = 7.5 of 10 in the first, 0.025 + 0.025 * 7.5 / 10 = 0.04375.
@@ -94,6 +107,20 @@ class ReplicaCollector:
         buckets = [(floatToGoString(le), calls if replica.latency <= le else 0.0) for le in Histogram.DEFAULT_BUCKETS]
         latency.add_metric(MODEL, buckets=buckets, sum_value=calls * replica.latency)
         yield latency
+        # What this replica's exporter publishes about its window (gauges; see docs/exporter.md).
+        window = ["model_name", "model_version", "window"]
+        bins = GaugeMetricFamily("ml_window_feature_bin_rows", "Rows per bin.", labels=[*window, "feature_name", "bin"])
+        reference = GaugeMetricFamily("ml_feature_bin_reference_ratio", "Baseline share per bin.",
+                                      labels=["model_name", "model_version", "feature_name", "bin"])
+        for index, (rows, ratio) in enumerate(zip(replica.bin_rows, REFERENCE_RATIOS, strict=True)):
+            bins.add_metric([*MODEL, "1h", "income", str(index)], rows)
+            reference.add_metric([*MODEL, "income", str(index)], ratio)
+        yield bins
+        yield reference
+        for name, value in (("ml_window_correct_rows", replica.correct), ("ml_window_labeled_rows", replica.labeled)):
+            gauge = GaugeMetricFamily(name, "Labelled rows of the window.", labels=window)
+            gauge.add_metric([*MODEL, "1h"], value)
+            yield gauge
 
 
 def serve(registry: CollectorRegistry) -> ThreadingHTTPServer:
@@ -335,3 +362,17 @@ def test_each_engine_computes_the_fleet_wide_rules_alike(backends: Backends, rep
     for engine, value in (("Prometheus", in_prometheus[model]), ("VictoriaMetrics", in_victoria_metrics[model])):
         assert not math.isnan(value), engine
         assert value == pytest.approx(expected, rel=RATE_TOLERANCE, abs=1e-12), f"{engine}: {promql} = {value}"
+
+
+@pytest.mark.parametrize("record", sorted(FLEET_EXPECTED))
+def test_fleet_psi_and_accuracy_are_the_same_in_both(backends: Backends, repo_root: Path, record: str) -> None:
+    """Fleet-wide PSI and accuracy from two replicas' window gauges: what Prometheus recorded, what
+    VictoriaMetrics stores, and the rule's expression evaluated by VictoriaMetrics itself all give the fleet's value
+    (the summed counts' statistic, not the mean of the replicas')."""
+    recorded = by_labels(backends.query(backends.prometheus, record), external=False)
+    stored = by_labels(backends.query(backends.victoria_metrics, record), external=True)
+    evaluated = by_labels(backends.query(backends.victoria_metrics, recording_rules(repo_root)[record]), external=False)
+    assert len(recorded) == len(stored) == len(evaluated) == 1, (recorded, stored, evaluated)
+    for where, values in (("Prometheus", recorded), ("VictoriaMetrics", stored), ("VictoriaMetrics' own", evaluated)):
+        [value] = values.values()
+        assert value == pytest.approx(FLEET_EXPECTED[record], rel=STORED_TOLERANCE), where
