@@ -8,16 +8,18 @@ feature; normal traffic again resolves it; every dashboard query returns data.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for as _wait_for
 from grafana_queries import dashboard_queries, render_query, shorten_offsets
 
 from promml.demo.stack import DEMO_PAGERDUTY_KEY, Ports, Stack, StackConfig, Timings
@@ -31,6 +33,9 @@ HISTORY_COMPRESSION = 3600
 DRIFTED_FEATURES = {"income", "debt_ratio"}
 
 
+wait_for = functools.partial(_wait_for, interval=0.5)
+
+
 def get_json(url: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
@@ -39,16 +44,6 @@ def get_json(url: str, body: Any = None) -> Any:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         return {"http_status": error.code, **json.loads(error.read() or b"{}")}
-
-
-def wait_for(what: str, condition: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 class Traffic(threading.Thread):

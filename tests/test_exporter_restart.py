@@ -9,48 +9,35 @@ hold every prediction and label.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from conftest import wait_for as _wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from promml.baseline import build_baseline, save_baseline
+from promml.demo.stack import free_port
 from promml.exporter.checkpoint import load_checkpoint
 from promml.records import feedback_record, prediction_record
 
+wait_for = functools.partial(_wait_for, interval=0.02)
+
 MODEL = {"model_name": "m", "model_version": "1"}
 LABEL_DELAY_SECONDS = 0.5  # a label is written this long after its prediction, as in production: later, not before
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(what: str, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 class LogWriter(threading.Thread):

@@ -9,6 +9,7 @@ same queries then give the same answers on both.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import socket
@@ -18,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import require_binary
+from conftest import wait_for as _wait_for
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import MetricsHandler
@@ -123,6 +125,9 @@ class ReplicaCollector:
             yield gauge
 
 
+wait_for = functools.partial(_wait_for, interval=0.25)
+
+
 def serve(registry: CollectorRegistry) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), MetricsHandler.factory(registry))
     server.daemon_threads = True
@@ -153,16 +158,6 @@ def responding(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
-
-
-def wait_for(what: str, condition: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def shipped_remote_write(repo_root: Path) -> list[dict[str, Any]]:
