@@ -13,7 +13,7 @@ COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: exporter/pyproject.toml
+$(VENV)/.installed: exporter/pyproject.toml exporter/setup.py exporter/src/promml/exporter/_fastscan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e 'exporter[dev]'
@@ -45,7 +45,7 @@ down:
 # Evidently 0.7 needs pandas < 3, so the exporter benchmark runs in a virtualenv of its own.
 BENCH_VENV ?= .venv-bench
 
-$(BENCH_VENV)/.installed: exporter/pyproject.toml
+$(BENCH_VENV)/.installed: exporter/pyproject.toml exporter/setup.py exporter/src/promml/exporter/_fastscan.c
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/pip install --quiet -e exporter 'evidently>=0.7,<0.8' 'pandas<3'

@@ -351,12 +351,15 @@ def test_image_installs_the_package_and_runs_it_as_the_compose_user(services: di
         line.strip() for line in (context / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert instructions[0] == ["FROM", "python:3.11-slim-bookworm"]
-    copied = [args.split()[0] for verb, args in instructions if verb == "COPY"]
-    assert copied == ["pyproject.toml", "src"]
-    for source in copied:
+    stages = [args for verb, args in instructions if verb == "FROM"]
+    assert stages == ["python:3.11-bookworm AS build", "python:3.11-slim-bookworm"]  # a compiler only to build
+    copied = [args.split()[:-1] for verb, args in instructions if verb == "COPY"]
+    assert copied == [["pyproject.toml", "setup.py"], ["src"], ["--from=build", "/wheels"]]
+    for source in ["pyproject.toml", "setup.py", "src"]:
         assert (context / source).exists() and not dockerignored(source, ignored), source
     assert dockerignored("src/promml/__pycache__", ignored) and dockerignored("src/promml.egg-info", ignored)
+    # a scanner compiled on the host must not reach the image, which compiles its own
+    assert dockerignored("src/promml/exporter/_fastscan.cpython-311-x86_64-linux-gnu.so", ignored)
     (user,) = [args for verb, args in instructions if verb == "USER"]
     assert {services[name]["user"] for name in PROMML_SERVICES} == {user} == {"10001:10001"}
     (entrypoint,) = [args for verb, args in instructions if verb == "ENTRYPOINT"]

@@ -415,25 +415,6 @@ def test_label_delays_and_outcome_totals_leave_out_feedback_read_again(rich_base
     assert window.snapshot(now=20).labeled == 4  # the window has every label
 
 
-def test_numeric_matrix_equals_the_value_by_value_split_and_declines_odd_rows():
-    from promml.exporter.window import _numeric_matrix, _split_numeric
-
-    rng = np.random.default_rng(3)
-    rows = [{"a": float(x), "b": int(y), "c": None if y % 5 == 0 else float(x)}
-            for x, y in zip(rng.normal(size=200), rng.integers(0, 50, 200), strict=True)]
-    matrix = _numeric_matrix(rows, ("a", "b", "c"))
-    for column, name in enumerate(("a", "b", "c")):
-        numbers, missing, absent, wrong = _split_numeric(row[name] for row in rows)
-        values = matrix[:, column]
-        np.testing.assert_array_equal(values[np.isfinite(values)], numbers)
-        assert (int(np.isnan(values).sum()), absent, wrong) == (missing, 0, 0)
-    assert _numeric_matrix(rows, ("a",)).shape == (200, 1)
-    for odd in ({"a": 1.0}, {"a": 1.0, "b": True, "c": 1.0}, {"a": "1.5", "b": 1, "c": 1.0},
-                {"a": 10**400, "b": 1, "c": 1.0}):
-        assert _numeric_matrix([*rows, odd], ("a", "b", "c")) is None
-    assert _numeric_matrix([], ("a",)) is None
-
-
 # --- Segments: per value counts and the demographic parity ratio, against pandas on the same rows ----------------
 
 

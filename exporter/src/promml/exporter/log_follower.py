@@ -391,13 +391,17 @@ class LogFollower:
                 start = position
                 lines = lines[1:]
                 followed.skipping = False
-            for line in lines:
-                position += len(line) + 1
-                if len(line) > max_line:
-                    self._count_oversized(followed, start, result)
-                elif line.strip():
-                    (new if start >= count_from else replayed).append(line)
-                start = position
+            if start >= count_from and max(map(len, lines), default=0) <= max_line:  # the usual case, in C
+                new.extend(filter(bytes.strip, lines))  # blank lines are no records
+                position += sum(map(len, lines)) + len(lines)
+            else:
+                for line in lines:
+                    position += len(line) + 1
+                    if len(line) > max_line:
+                        self._count_oversized(followed, start, result)
+                    elif line.strip():
+                        (new if start >= count_from else replayed).append(line)
+                    start = position
             followed.line_start = position
         if len(followed.partial) > self.max_line_bytes:
             if not followed.skipping:

@@ -35,9 +35,11 @@ from ..records import (
     parse_timestamp,
 )
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .columns import PredictionColumns, columns_of
 from .config import ExporterConfig
 from .decode import decode_predictions
 from .log_follower import LogFollower, ReadResult
+from .scan import scan_predictions
 from .window import SlidingWindow, WindowSnapshot
 
 logger = logging.getLogger(__name__)
@@ -214,22 +216,30 @@ class ExporterService:
 
     def _ingest_predictions(self, result: ReadResult, now: float) -> None:
         self.record_counts[(PREDICTIONS_LOG, "oversized")] += result.oversized
-        predictions, _ = self._predictions_of(result.replayed)
+        replayed, _ = self._predictions_of(result.replayed)
         fresh, statuses = self._predictions_of(result.lines)
-        predictions.extend(fresh)
         for status, count in statuses.items():
             self.record_counts[(PREDICTIONS_LOG, status)] += count
-        if predictions:
-            newest = max(p.timestamp for p in predictions)
-            self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
-        self.window.add_predictions(predictions, now)
+        for rows in (*replayed, *fresh):
+            if len(rows):
+                newest = float(rows.timestamps.max())
+                self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
+                self.window.add_columns(rows, now)
 
-    def _predictions_of(self, lines: list[bytes]) -> tuple[list[Prediction], Counter[str]]:
-        """The usable predictions of some lines, and how many lines had each status."""
+    def _predictions_of(self, lines: list[bytes]) -> tuple[list[PredictionColumns], Counter[str]]:
+        """The usable predictions of some lines, as columns, and how many lines had each status.
+
+        The fast scanner reads what it can be sure of; the exact decoder reads the rest and says what is wrong with
+        a bad line (see `scan.py`)."""
         name, version = self.config.model_name, self.config.model_version
-        predictions: list[Prediction] = []
+        numeric, categorical = tuple(self.baseline.numeric), tuple(self.baseline.categorical)
+        scanned, rest = scan_predictions(lines, name, version, numeric, categorical)
         statuses: Counter[str] = Counter()
-        for line, prediction in zip(lines, decode_predictions(lines), strict=True):
+        if len(scanned):
+            statuses["ok"] += len(scanned)
+        rest_lines = [lines[index] for index in rest]
+        predictions: list[Prediction] = []
+        for line, prediction in zip(rest_lines, decode_predictions(rest_lines), strict=True):
             if prediction is None:
                 status, prediction = parse_line(line, parse_prediction, PREDICTION_FIELDS)
                 if prediction is None:
@@ -239,9 +249,9 @@ class ExporterService:
                 statuses["other_model"] += 1
                 continue
             predictions.append(prediction)
-        if len(predictions):
+        if predictions:
             statuses["ok"] += len(predictions)
-        return predictions, statuses
+        return [scanned, columns_of(predictions, numeric, categorical)], statuses
 
     def _join(self, line: bytes, counted: bool = True) -> str:
         """Join one feedback line to its prediction; its status. `counted` is False for a line read again after a

@@ -5,7 +5,8 @@ needs them. A slot holds, per feature, the rows in each baseline bin, missing / 
 a bounded reservoir of each numeric feature's values; the score's and the predicted class's bin counts; and the
 performance state of its labelled rows (`performance.LabelStats`); and per segment feature and value, the rows,
 positive predictions, labelled and right rows (`segments.SegmentTable`). All of it adds up, so a window's state is
-the sum of its slots'. Rows are binned in bulk with numpy, per slot, once per batch read.
+the sum of its slots'. Rows arrive as columns (`columns.PredictionColumns`) and are binned in bulk with numpy, per
+slot, as they arrive: no row is kept.
 
 Predictions wait in a bounded table for their label (joined by `prediction_id`) for at most `label_ttl_seconds`,
 itself at most the longest window: a label for a prediction that has left every window can change nothing.
@@ -14,11 +15,10 @@ itself at most the longest window: a label for a prediction that has left every 
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import itemgetter
+from itertools import islice, takewhile
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from ..drift import (
     psi,
 )
 from ..records import Feedback, Prediction
+from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, WRONG_TYPE, PredictionColumns, columns_of
 from .config import ConfigError, WindowSpec
 from .performance import LabelStats, class_key, classification_metrics, regression_metrics
 from .reservoir import Reservoir
@@ -68,8 +69,6 @@ LABEL_DELAY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 4320
 SAMPLE_SEED = 0
 """Seeds the reservoirs and the merged samples, so the same rows give the same KS and Wasserstein values."""
 
-_ABSENT = object()
-
 
 def same_label(prediction: Any, label: Any) -> bool:
     """Two numbers compare by value (1 == 1.0 == True); otherwise by text, so a label "1" matches a prediction 1."""
@@ -79,7 +78,6 @@ def same_label(prediction: Any, label: Any) -> bool:
 @dataclass
 class _Slot:
     predictions: int = 0
-    unbinned: list[Prediction] = field(default_factory=list)
     counts: dict[str, np.ndarray] = field(default_factory=dict)
     missing: Counter[str] = field(default_factory=Counter)
     out_of_range: Counter[str] = field(default_factory=Counter)
@@ -131,66 +129,16 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
 
-def _split_numeric(values: Iterable[Any]) -> tuple[np.ndarray, int, int, int]:
-    """(finite numbers, missing values, absent keys, values of the wrong type); booleans and text are wrong.
-
-    Parsed records hold no NaN or infinity; one given directly counts as missing."""
-    numbers: list[float] = []
-    missing = absent = wrong = 0
-    for value in values:
-        kind = type(value)
-        if kind is float or kind is int:
-            numbers.append(value)
-        elif value is _ABSENT:
-            absent += 1
-        elif value is None or value == "":
-            missing += 1
-        else:
-            wrong += 1
-    array = np.asarray(numbers, dtype=float)
-    finite = np.isfinite(array)
-    if not finite.all():
-        missing += int(array.size - np.count_nonzero(finite))
-        array = array[finite]
-    return array, missing, absent, wrong
-
-
-_NUMBER_OR_NULL = frozenset({int, float, type(None)})
-
-
-def _numeric_matrix(features: list[dict[str, Any]], names: tuple[str, ...]) -> np.ndarray | None:
-    """Every row's numeric features as one float matrix (null as NaN), built in C: the common case of rows that
-    carry every numeric feature as a number or null. None when any row does not (a feature absent, text, a
-    boolean): `_split_numeric` then sorts each value out one by one."""
-    if not names or not features:
-        return None
-    getter = itemgetter(*names)
-    try:
-        rows = list(map(getter, features))
-    except KeyError:
-        return None
-    if len(names) == 1:
-        rows = [(value,) for value in rows]
-    if not _NUMBER_OR_NULL.issuperset(map(type, chain.from_iterable(rows))):
-        return None
-    try:
-        return np.array(rows, dtype=float)
-    except (OverflowError, ValueError):  # an integer too large for a float
-        return None
-
-
-def _split_categorical(values: Iterable[Any]) -> tuple[list[str], int, int]:
-    """(present values as text, missing values, absent keys)."""
+def _split_categorical(values: Iterable[Any]) -> tuple[list[str], int]:
+    """(present values as text, missing values: null, empty text, or absent)."""
     present: list[str] = []
-    missing = absent = 0
+    missing = 0
     for value in values:
-        if value is _ABSENT:
-            absent += 1
-        elif value is None or value == "":
+        if value is None or value == "":
             missing += 1
         else:
             present.append(str(value))
-    return present, missing, absent
+    return present, missing
 
 
 class SlidingWindow:
@@ -229,7 +177,9 @@ class SlidingWindow:
         )
         self.positive_class = class_key(positive_class)
         self.task = getattr(baseline, "task", None) or "classification"
-        self._feature_names = frozenset([*baseline.numeric, *baseline.categorical])
+        self._numeric = tuple(baseline.numeric)
+        self._categorical = tuple(baseline.categorical)
+        self._feature_names = frozenset([*self._numeric, *self._categorical])
         for name in segments:
             if name not in self._feature_names:
                 raise ConfigError(f"segments: {name!r} is not a feature of the baseline; expected one of "
@@ -238,10 +188,9 @@ class SlidingWindow:
         self.max_segment_values = max_segment_values
         self.min_segment_rows = min_segment_rows
         self._slots: dict[int, _Slot] = {}
-        # OrderedDict, not dict: evicting from the front of a plain dict leaves dummy entries that every later
-        # `next(iter(...))` walks over again (quadratic); an OrderedDict finds its oldest entry at once.
-        # prediction_id → (slot, prediction, score, timestamp[, the values its segments counted it under])
-        self._pending: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        # prediction_id → (slot, prediction, score, timestamp[, the values its segments counted it under]), in the
+        # order they arrived (see _evict_pending)
+        self._pending: dict[str, tuple[Any, ...]] = {}
         self._seeds = np.random.default_rng(SAMPLE_SEED)
         self.evicted_pending = 0
         self.outcome_totals: Counter[str] = Counter()  # labels joined from new lines: correct / incorrect
@@ -257,28 +206,26 @@ class SlidingWindow:
         return math.floor((now - seconds) / self.slot_seconds) + 1
 
     def add_predictions(self, predictions: Iterable[Prediction], now: float) -> int:
-        """Add predictions; returns how many fell inside the longest window (older ones are not counted)."""
-        oldest = self._oldest_slot(now, self.longest_seconds)
-        slot_seconds, slots, pending, floor = self.slot_seconds, self._slots, self._pending, math.floor
-        added = 0
-        touched: dict[int, _Slot] = {}
-        for prediction in predictions:  # the one per-row loop of ingestion: kept to the bare minimum
-            timestamp = prediction.timestamp
-            key = floor(timestamp / slot_seconds)  # as _oldest_slot does: `//` can differ by one at a boundary
-            if key < oldest:
-                continue
-            slot = touched.get(key)
-            if slot is None:
-                slot = slots.get(key)
+        """Add decoded records (see `add_columns`)."""
+        return self.add_columns(columns_of(predictions, self._numeric, self._categorical), now)
+
+    def add_columns(self, rows: PredictionColumns, now: float) -> int:
+        """Bin rows into their slots and let them wait for their labels; returns how many fell inside the longest
+        window (older ones are not counted)."""
+        if len(rows):
+            keys = np.floor(rows.timestamps / self.slot_seconds)  # as _oldest_slot does: `//` can differ by one
+            inside = keys >= self._oldest_slot(now, self.longest_seconds)
+            added = int(np.count_nonzero(inside))
+            distinct = [int(key) for key in np.unique(keys[inside]).tolist()]
+            for key in distinct:
+                whole = added == len(rows) and len(distinct) == 1  # the usual case: a poll's rows in one slot
+                part = rows if whole else rows.take(np.flatnonzero(keys == key))
+                slot = self._slots.get(key)
                 if slot is None:
-                    slot = slots[key] = _Slot()
-                touched[key] = slot
-            slot.unbinned.append(prediction)
-            pending[prediction.prediction_id] = (key, prediction.prediction, prediction.score, timestamp)
-            added += 1
-        for key, slot in touched.items():  # binned now, so no feature dict outlives the batch it came in
-            slot.predictions += len(slot.unbinned)
-            self._bin(slot, key)
+                    slot = self._slots[key] = _Slot()
+                self._bin(slot, key, part)
+        else:
+            added = 0
         self._evict_pending(now)
         return added
 
@@ -308,13 +255,11 @@ class SlidingWindow:
         return True
 
     def snapshots(self, now: float) -> list[WindowSnapshot]:
-        """Drop expired slots, bin buffered rows and compute every window, the primary one first."""
+        """Drop expired slots and compute every window, the primary one first."""
         oldest = self._oldest_slot(now, self.longest_seconds)
         for key in [key for key in self._slots if key < oldest]:
             del self._slots[key]
         self._evict_pending(now)
-        for key, slot in self._slots.items():
-            self._bin(slot, key)
         return [self._window(spec, now) for spec in self.windows]
 
     def snapshot(self, now: float) -> WindowSnapshot:
@@ -323,36 +268,37 @@ class SlidingWindow:
 
     # --- Binning -----------------------------------------------------------------------------------------------
 
-    def _bin(self, slot: _Slot, key: int) -> None:
-        if not slot.unbinned:
-            return
-        rows, slot.unbinned = slot.unbinned, []
-        features = [row.features for row in rows]
-        self._count_unknown(slot, features)
-        if self.segments:
-            self._count_segments(slot, key, rows, features)
-        numeric = self.baseline.numeric
-        matrix = _numeric_matrix(features, tuple(numeric))
-        for column, (name, ref) in enumerate(numeric.items()):
-            if matrix is None:
-                self._bin_numeric(slot, name, ref, *_split_numeric(f.get(name, _ABSENT) for f in features))
-            else:
-                values = matrix[:, column]
-                finite = np.isfinite(values)
-                self._bin_numeric(slot, name, ref, values[finite], int(values.size - np.count_nonzero(finite)), 0, 0)
-        for name, ref in self.baseline.categorical.items():
-            present, missing, absent = _split_categorical(f.get(name, _ABSENT) for f in features)
+    def _bin(self, slot: _Slot, key: int, rows: PredictionColumns) -> None:
+        """Count rows of one slot, and let each wait for its label (with the segment values it was counted under)."""
+        slot.predictions += len(rows)
+        issues = Counter((name, reason) for _, name, reason in rows.issues)
+        if issues:
+            self._count_unknown(slot, rows.issues)
+        for column, (name, ref) in enumerate(self.baseline.numeric.items()):
+            values = rows.numeric[:, column]
+            finite = np.isfinite(values)
+            absent, wrong = issues[(name, MISSING_FEATURE)], issues[(name, WRONG_TYPE)]
+            missing = values.size - int(np.count_nonzero(finite)) - absent - wrong
+            self._bin_numeric(slot, name, ref, values[finite], missing, absent, wrong)
+        for column, (name, ref) in enumerate(self.baseline.categorical.items()):
+            present, missing = _split_categorical(rows.categorical[column])
             self._add_counts(slot.counts, name, ref.bin_index(present), ref.ref_ratios.size)
-            slot.missing[name] += missing + absent
-            slot.violations[(name, "missing_feature")] += absent
+            slot.missing[name] += missing
+            slot.violations[(name, MISSING_FEATURE)] += issues[(name, MISSING_FEATURE)]
         score_ref: NumericReference | None = getattr(self.baseline, "score", None)
         if score_ref is not None:
-            scores = np.asarray([row.score for row in rows if row.score is not None], dtype=float)
+            scores = np.asarray([score for score in rows.scores if score is not None], dtype=float)
             self._add_counts(slot.prediction_counts, "score", score_ref.bin_index(scores), score_ref.ref_ratios.size)
         class_ref: CategoricalReference | None = getattr(self.baseline, "predicted_class", None)
         if class_ref is not None:
-            classes = [row.prediction for row in rows if row.prediction is not None]
+            classes = [value for value in rows.predictions if value is not None]
             self._add_counts(slot.prediction_counts, "class", class_ref.bin_index(classes), class_ref.ref_ratios.size)
+        # prediction_id → (slot, prediction, score, timestamp[, its segment values]); a repeated id keeps its place
+        waiting = zip([key] * len(rows), rows.predictions, rows.scores, rows.timestamps.tolist(), strict=True)
+        if self.segments:
+            segment_values_of_rows = self._count_segments(slot, rows)
+            waiting = ((*entry, values) for entry, values in zip(waiting, segment_values_of_rows, strict=True))
+        self._pending.update(zip(rows.ids, waiting, strict=True))
 
     def _bin_numeric(
         self, slot: _Slot, name: str, ref: NumericReference, numbers: np.ndarray, missing: int, absent: int, wrong: int
@@ -372,12 +318,11 @@ class SlidingWindow:
                 reservoir = slot.reservoirs[name] = Reservoir(self.slot_sample_capacity, seed=seed)
             reservoir.add_many(numbers)
 
-    def _count_segments(self, slot: _Slot, key: int, rows: list[Prediction], features: list[dict[str, Any]]) -> None:
-        """Count a batch's rows per segment value, and note each row's values on its pending entry for its label."""
-        references = {**self.baseline.numeric, **self.baseline.categorical}
+    def _count_segments(self, slot: _Slot, rows: PredictionColumns) -> Iterable[tuple[str | None, ...]]:
+        """Count rows per segment value; each row's values (in `self.segments` order), for its label to count."""
         positive_class = self.positive_class
         if self.task == "classification":
-            positive = np.fromiter((class_key(row.prediction) == positive_class for row in rows), dtype=bool,
+            positive = np.fromiter((class_key(value) == positive_class for value in rows.predictions), dtype=bool,
                                    count=len(rows))
         else:
             positive = np.zeros(len(rows), dtype=bool)
@@ -386,26 +331,21 @@ class SlidingWindow:
             table = slot.segments.get(name)
             if table is None:
                 table = slot.segments[name] = SegmentTable(self.max_segment_values)
-            values = segment_values(references[name], [f.get(name) for f in features])
-            counted_as.append(table.add_rows(values, positive))
-        pending = self._pending
-        for row, values_of_row in zip(rows, zip(*counted_as, strict=True), strict=True):
-            entry = pending.get(row.prediction_id)
-            if entry is not None and entry[0] == key and entry[3] == row.timestamp:
-                pending[row.prediction_id] = (*entry[:4], values_of_row)
+            if name in self._numeric:
+                reference, raw = self.baseline.numeric[name], rows.numeric[:, self._numeric.index(name)].tolist()
+            else:
+                reference, raw = self.baseline.categorical[name], rows.categorical[self._categorical.index(name)]
+            counted_as.append(table.add_rows(segment_values(reference, raw), positive))
+        return zip(*counted_as, strict=True)
 
-    def _count_unknown(self, slot: _Slot, features: list[dict[str, Any]]) -> None:
-        known = self._feature_names
-        if known.issuperset(chain.from_iterable(features)):  # the usual case, decided in one C loop over all names
-            return
-        for row in features:
-            if known.issuperset(row):
+    def _count_unknown(self, slot: _Slot, issues: list[tuple[int, str, str]]) -> None:
+        """Unknown feature names, at most MAX_UNKNOWN_FEATURES per slot (the first seen); the rest as other."""
+        for _, name, reason in issues:
+            if reason != UNKNOWN_FEATURE:
                 continue
-            for name in row:
-                if name not in known:
-                    kept = (name, "unknown_feature") in slot.violations
-                    crowded = sum(reason == "unknown_feature" for _, reason in slot.violations) >= MAX_UNKNOWN_FEATURES
-                    slot.violations[(name if kept or not crowded else OTHER_FEATURE, "unknown_feature")] += 1
+            kept = (name, UNKNOWN_FEATURE) in slot.violations
+            crowded = sum(why == UNKNOWN_FEATURE for _, why in slot.violations) >= MAX_UNKNOWN_FEATURES
+            slot.violations[(name if kept or not crowded else OTHER_FEATURE, UNKNOWN_FEATURE)] += 1
 
     @staticmethod
     def _add_counts(counts: dict[str, np.ndarray], name: str, bins: np.ndarray, n_bins: int) -> None:
@@ -522,16 +462,20 @@ class SlidingWindow:
         )
 
     def _evict_pending(self, now: float) -> None:
-        """Forget predictions older than the label time-to-live, and the oldest ones beyond `max_pending`."""
+        """Forget the oldest predictions beyond `max_pending`, and those older than the label time-to-live.
+
+        The ids to forget are found in one pass from the front (insertion order, oldest first) and then removed:
+        a dict walks over the holes its removals leave at the front on every new pass, until it is resized, so
+        looking up the front entry once per removal would be quadratic."""
         oldest = self._oldest_slot(now, self.label_ttl_seconds)
         pending = self._pending
-        while pending:
-            prediction_id = next(iter(pending))
-            key = pending[prediction_id][0]
-            if key >= oldest and len(pending) <= self.max_pending:
-                break
+        excess = len(pending) - self.max_pending
+        doomed = list(islice(pending, excess)) if excess > 0 else []
+        expired = takewhile(lambda item: item[1][0] < oldest, islice(pending.items(), len(doomed), None))
+        doomed.extend(prediction_id for prediction_id, _ in expired)
+        for prediction_id in doomed:
             del pending[prediction_id]
-            self.evicted_pending += 1
+        self.evicted_pending += len(doomed)
 
 
 def _capped_violations(violations: Counter[tuple[str, str]]) -> dict[tuple[str, str], int]:
