@@ -12,6 +12,7 @@ from promml.exporter import checkpoint as checkpoint_module
 from promml.exporter.checkpoint import (
     Checkpoint,
     CheckpointError,
+    LabelTotals,
     checkpoint_from_dict,
     checkpoint_to_dict,
     load_checkpoint,
@@ -35,6 +36,7 @@ CHECKPOINT = Checkpoint(
     model_name="m", model_version="1", saved_at=1_700_000_100.0,
     record_counts={("predictions", "ok"): 10, ("feedback", "duplicate_feedback"): 2},
     positions={"predictions": [POSITION, COPY], "feedback": [DONE]},
+    labels=LabelTotals({"correct": 7, "incorrect": 1}, (0, 2, 6, 0), 131.5),
 )
 
 
@@ -51,6 +53,14 @@ def test_round_trip_through_json():
         "fingerprint": {"length": 23, "sha256": hashlib.sha256(b'{"prediction_id": "a"}\n').hexdigest()},
         "marks": [[1_700_000_000.5, 1024], [1_700_000_100.0, 4096]], "copy_of": None,
     }
+    assert document["labels"] == {"outcomes": {"correct": 7, "incorrect": 1}, "delay_counts": [0, 2, 6, 0],
+                                  "delay_sum": 131.5}
+
+
+def test_a_checkpoint_without_label_counters_is_still_used():
+    document = checkpoint_to_dict(CHECKPOINT)
+    del document["labels"]
+    assert checkpoint_from_dict(document).labels is None
 
 
 def test_save_and_load(tmp_path):
@@ -97,6 +107,10 @@ def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
         ({"saved_at": True}, "saved_at: missing or of the wrong type"),
         ({"logs": {"predictions": [{"dev": 1}]}}, r"logs.predictions\[0\].fingerprint: missing"),
         ({"model_name": 3}, "model_name: missing or of the wrong type"),
+        ({"labels": {"outcomes": {"correct": -2}, "delay_counts": [], "delay_sum": 0}}, "outcomes.correct: expected"),
+        ({"labels": {"outcomes": {}, "delay_counts": [1.5], "delay_sum": 0}}, "delay_counts: expected a non-negative"),
+        ({"labels": {"outcomes": {}, "delay_counts": [], "delay_sum": float("nan")}}, "delay_sum: expected"),
+        ({"labels": []}, "labels.outcomes: missing or of the wrong type"),
     ],
 )
 def test_bad_documents_are_refused_with_the_reason(change, message):

@@ -261,6 +261,10 @@ def test_a_killed_exporter_resumes_without_losing_or_double_counting(tmp_path, b
     snapshot = second.published.snapshot
     assert (snapshot.predictions, snapshot.labeled, snapshot.correct) == (4, 3, 2)  # the window was rebuilt
     assert second.window.pending == 1  # p3 still waits for its label
+    # the label counters go on from the checkpoint too: p1 (before it), p2 and p4 (after it), each once
+    assert second.window.outcome_totals == {"correct": 2, "incorrect": 1}
+    assert second.window.label_delay_counts.sum() == 3
+    assert second.window.label_delay_sum == pytest.approx(1 + 1 + 1)
 
 
 def test_stop_saves_a_checkpoint_that_a_restart_goes_on_from(tmp_path, baseline):

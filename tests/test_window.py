@@ -553,3 +553,16 @@ def test_regression_segments_count_rows_and_labels_without_positive_rates(rich_b
     snapshot = window.snapshot(now=6)
     assert (snapshot.segments["region"]["north"].rows, snapshot.segments["region"]["north"].labeled) == (1, 1)
     assert snapshot.parity_ratio == {}
+
+
+def test_label_totals_are_restored_only_with_the_same_delay_buckets(baseline):
+    window = SlidingWindow(baseline, window_seconds=60, slot_seconds=10)
+    window.add_predictions([prediction("a", 5.0, {"x": 0.0}, predicted=1)], now=5)
+    window.add_feedback(Feedback("a", 9.0, 0))
+    saved = window.label_totals()
+    assert (saved.outcomes, saved.delay_sum) == ({"incorrect": 1}, 4.0)
+    restarted = SlidingWindow(baseline, window_seconds=60, slot_seconds=10)
+    assert restarted.restore_label_totals(saved)
+    assert restarted.label_totals() == saved
+    other = dataclasses.replace(saved, delay_counts=(1, 2))
+    assert not restarted.restore_label_totals(other) and restarted.label_totals() == saved

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ class CheckpointError(ValueError):
 
 
 @dataclass(frozen=True)
+class LabelTotals:
+    """The label counters that run since the first start: joined labels by outcome, and the label delay histogram
+    (rows per bucket, the last above every bound, not cumulative) with its sum."""
+
+    outcomes: Mapping[str, int]
+    delay_counts: tuple[int, ...]
+    delay_sum: float
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """Everything a restarted exporter resumes from."""
 
@@ -35,6 +46,7 @@ class Checkpoint:
     saved_at: float
     record_counts: Mapping[tuple[str, str], int]
     positions: Mapping[str, list[FilePosition]]  # log name ("predictions", "feedback") -> its files
+    labels: LabelTotals | None = None  # absent from older checkpoints: the label counters then start from zero
 
 
 def _position_to_dict(position: FilePosition) -> dict[str, Any]:
@@ -63,6 +75,11 @@ def checkpoint_to_dict(checkpoint: Checkpoint) -> dict[str, Any]:
             for (log, status), count in sorted(checkpoint.record_counts.items())
         ],
         "logs": {log: [_position_to_dict(p) for p in positions] for log, positions in checkpoint.positions.items()},
+        **({} if checkpoint.labels is None else {"labels": {
+            "outcomes": dict(sorted(checkpoint.labels.outcomes.items())),
+            "delay_counts": list(checkpoint.labels.delay_counts),
+            "delay_sum": checkpoint.labels.delay_sum,
+        }}),
     }
 
 
@@ -107,6 +124,21 @@ def _position_from_dict(raw: Any, where: str) -> FilePosition:
     )
 
 
+def _labels_from_dict(raw: Any) -> LabelTotals | None:
+    if raw is None:
+        return None
+    where = "checkpoint.labels"
+    outcomes = _field(raw, "outcomes", Mapping, where)
+    delay_sum = _field(raw, "delay_sum", int | float, where)
+    if not math.isfinite(delay_sum) or delay_sum < 0:
+        raise CheckpointError(f"{where}.delay_sum: expected a non-negative number, got {delay_sum!r}")
+    return LabelTotals(
+        outcomes={str(name): _count(n, f"{where}.outcomes.{name}") for name, n in outcomes.items()},
+        delay_counts=tuple(_count(n, f"{where}.delay_counts") for n in _field(raw, "delay_counts", list, where)),
+        delay_sum=float(delay_sum),
+    )
+
+
 def checkpoint_from_dict(raw: Any) -> Checkpoint:
     """Validate a decoded checkpoint document."""
     if not isinstance(raw, Mapping) or raw.get("format") != CHECKPOINT_FORMAT:
@@ -131,6 +163,7 @@ def checkpoint_from_dict(raw: Any) -> Checkpoint:
         saved_at=float(saved_at),
         record_counts=counts,
         positions=positions,
+        labels=_labels_from_dict(raw.get("labels")),
     )
 
 

@@ -101,7 +101,7 @@ class ExporterCollector(Collector):
         window = self.service.window
         if window.task == "classification":
             outcomes = CounterMetricFamily(
-                "ml_labeled_predictions", "Labels joined to their prediction since the exporter started, by outcome "
+                "ml_labeled_predictions", "Labels joined to their prediction, by outcome "
                 "(correct, incorrect).", labels=[*MODEL_LABELS, "outcome"],
             )
             for outcome in ("correct", "incorrect"):
@@ -111,8 +111,8 @@ class ExporterCollector(Collector):
         buckets = [(f"{bound:g}", float(n)) for bound, n in zip(LABEL_DELAY_BUCKETS, cumulative, strict=False)]
         buckets.append(("+Inf", float(cumulative[-1])))
         delay = HistogramMetricFamily(
-            "ml_label_delay_seconds", "Label time minus prediction time of the labels joined since the exporter "
-            "started (0 for a label stamped before its prediction).", labels=list(MODEL_LABELS),
+            "ml_label_delay_seconds", "Label time minus prediction time of the labels joined "
+            "(0 for a label stamped before its prediction).", labels=list(MODEL_LABELS),
         )
         delay.add_metric(model, buckets, window.label_delay_sum)
         yield delay

@@ -166,6 +166,9 @@ class ExporterService:
             logger.warning("promml exporter: checkpoint %s is for another model; reading the logs from the start", path)
             return
         self.record_counts.update(checkpoint.record_counts)
+        if checkpoint.labels is not None and not self.window.restore_label_totals(checkpoint.labels):
+            logger.warning("promml exporter: checkpoint %s has other label delay buckets; the label counters start "
+                           "from zero", path)
         since = self._replay_since(self.clock())
         self._predictions.restore(checkpoint.positions.get(PREDICTIONS_LOG, []), since)
         self._feedback.restore(checkpoint.positions.get(FEEDBACK_LOG, []), since)
@@ -186,6 +189,7 @@ class ExporterService:
             saved_at=now,
             record_counts=dict(self.record_counts),
             positions={PREDICTIONS_LOG: self._predictions.positions(), FEEDBACK_LOG: self._feedback.positions()},
+            labels=self.window.label_totals(),
         )
         try:
             save_checkpoint(checkpoint, path)

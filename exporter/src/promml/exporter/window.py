@@ -34,6 +34,7 @@ from ..drift import (
     psi,
 )
 from ..records import Feedback, Prediction
+from .checkpoint import LabelTotals
 from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, WRONG_TYPE, PredictionColumns, columns_of
 from .config import ConfigError, WindowSpec
 from .performance import LabelStats, class_key, classification_metrics, regression_metrics
@@ -252,6 +253,19 @@ class SlidingWindow:
             delay = max(feedback.timestamp - predicted_at, 0.0)
             self.label_delay_counts[np.searchsorted(LABEL_DELAY_BUCKETS, delay, side="left")] += 1
             self.label_delay_sum += delay
+        return True
+
+    def label_totals(self) -> LabelTotals:
+        """The cumulative label counters, for the checkpoint."""
+        return LabelTotals(dict(self.outcome_totals), tuple(self.label_delay_counts.tolist()), self.label_delay_sum)
+
+    def restore_label_totals(self, totals: LabelTotals) -> bool:
+        """Go on from saved label counters; False (nothing restored) when they have other delay buckets."""
+        if len(totals.delay_counts) != self.label_delay_counts.size:
+            return False
+        self.outcome_totals = Counter(totals.outcomes)
+        self.label_delay_counts = np.array(totals.delay_counts, dtype=np.int64)
+        self.label_delay_sum = totals.delay_sum
         return True
 
     def snapshots(self, now: float) -> list[WindowSnapshot]:
