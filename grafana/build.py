@@ -327,8 +327,11 @@ def performance() -> dict[str, Any]:
               "from 400.", "short", [(f"ml_window_labeled_predictions{{{MODEL}}}", "{{instance}}")], kind="stat",
               thresholds=[("yellow", 50), ("green", 200)], base_color="red", minimum=0, width=8, height=5),
         Panel("Labels pending", "Predictions held by the exporters waiting for their label. It grows with traffic "
-              "times label delay; a steady climb with no labels joined is a broken feedback path.", "short",
-              [(f"sum(ml_exporter_pending_predictions{{{MODEL}}})", "pending")], kind="stat", minimum=0, width=8,
+              "times label delay; a steady climb with no labels joined is a broken feedback path. Early labels: "
+              "labels read before their prediction, waiting for it (early_label_grace_seconds); many of them for "
+              "long are labels for predictions that never come.", "short",
+              [(f"sum(ml_exporter_pending_predictions{{{MODEL}}})", "pending"),
+               (f"sum(ml_exporter_early_labels{{{MODEL}}})", "early labels")], kind="stat", minimum=0, width=8,
               height=5),
         Row("Over time"),
         Panel("Accuracy and F1 against the baseline", "Accuracy and F1 of the primary window's labelled predictions "

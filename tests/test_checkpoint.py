@@ -19,6 +19,7 @@ from promml.exporter.checkpoint import (
     save_checkpoint,
 )
 from promml.exporter.log_follower import READ_ELSEWHERE, FilePosition, Fingerprint
+from promml.records import Feedback
 
 POSITION = FilePosition(
     dev=2049, inode=77, path="/logs/predictions.jsonl", offset=4096, oversized_line_counted=True,
@@ -37,6 +38,7 @@ CHECKPOINT = Checkpoint(
     record_counts={("predictions", "ok"): 10, ("feedback", "duplicate_feedback"): 2},
     positions={"predictions": [POSITION, COPY], "feedback": [DONE]},
     labels=LabelTotals({"correct": 7, "incorrect": 1}, (0, 2, 6, 0), 131.5),
+    early_labels=((Feedback("p9", 1_700_000_098.5, "yes"), 1_700_000_099.0), (Feedback("p10", 5.0, 1), 6.0)),
 )
 
 
@@ -53,14 +55,15 @@ def test_round_trip_through_json():
         "fingerprint": {"length": 23, "sha256": hashlib.sha256(b'{"prediction_id": "a"}\n').hexdigest()},
         "marks": [[1_700_000_000.5, 1024], [1_700_000_100.0, 4096]], "copy_of": None,
     }
+    assert document["early_labels"] == [["p9", 1_700_000_098.5, "yes", 1_700_000_099.0], ["p10", 5.0, 1, 6.0]]
     assert document["labels"] == {"outcomes": {"correct": 7, "incorrect": 1}, "delay_counts": [0, 2, 6, 0],
                                   "delay_sum": 131.5}
 
 
 def test_a_checkpoint_without_label_counters_is_still_used():
     document = checkpoint_to_dict(CHECKPOINT)
-    del document["labels"]
-    assert checkpoint_from_dict(document).labels is None
+    del document["labels"], document["early_labels"]
+    assert checkpoint_from_dict(document).labels is None and checkpoint_from_dict(document).early_labels == ()
 
 
 def test_save_and_load(tmp_path):
@@ -111,6 +114,9 @@ def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
         ({"labels": {"outcomes": {}, "delay_counts": [1.5], "delay_sum": 0}}, "delay_counts: expected a non-negative"),
         ({"labels": {"outcomes": {}, "delay_counts": [], "delay_sum": float("nan")}}, "delay_sum: expected"),
         ({"labels": []}, "labels.outcomes: missing or of the wrong type"),
+        ({"early_labels": {}}, "early_labels: expected a list"),
+        ({"early_labels": [["p1", 1.0, 1]]}, r"early_labels\[0\]: expected \[prediction_id, timestamp, label"),
+        ({"early_labels": [[7, 1.0, 1, 2.0]]}, r"early_labels\[0\]: expected"),
     ],
 )
 def test_bad_documents_are_refused_with_the_reason(change, message):

@@ -88,9 +88,10 @@ def test_after_a_recompute(tmp_path, service, registry, baseline):
     assert sample(registry, "ml_exporter_pending_evictions_total") == 1
     records = {
         ("predictions", "ok"): 3, ("predictions", "invalid_json"): 1, ("predictions", "other_model"): 1,
-        ("predictions", "oversized"): 0, ("feedback", "ok"): 2, ("feedback", "unknown_prediction_id"): 1,
+        ("predictions", "oversized"): 0, ("feedback", "ok"): 2, ("feedback", "unknown_prediction_id"): 0,
         ("feedback", "oversized"): 0,
     }
+    assert sample(registry, "ml_exporter_early_labels") == 1  # p0's label: unknown only after its grace period
     for (log, status), count in records.items():
         assert sample(registry, "ml_exporter_records_total", log=log, status=status) == count
     assert sample(registry, "ml_exporter_records_total", log="feedback", status="invalid_json") is None
@@ -120,6 +121,7 @@ def test_metric_types(service, registry):
     assert types == {
         "ml_exporter_records": "counter",
         "ml_exporter_pending_predictions": "gauge",
+        "ml_exporter_early_labels": "gauge",
         "ml_exporter_pending_evictions": "counter",
         "ml_window_seconds": "gauge",
         "ml_window_length_seconds": "gauge",

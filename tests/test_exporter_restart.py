@@ -160,6 +160,7 @@ def setup(tmp_path: Path) -> tuple[Path, int]:
         "slot_seconds": 60,
         "recompute_interval_seconds": 1,
         "poll_interval_seconds": 0.02,
+        "early_label_grace_seconds": 2,  # unknown labels are held that long, across the kill too
         "checkpoint_path": "state/checkpoint.json",
     }
     (tmp_path / "logs").mkdir()

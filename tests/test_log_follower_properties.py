@@ -218,7 +218,7 @@ def test_garbage_never_raises_and_every_line_is_counted_once(items, labels, labe
         config = ExporterConfig(
             model_name="m", model_version="1", baseline=folder / "baseline.json",
             prediction_logs=(str(folder / "predictions.jsonl"),), feedback_logs=(str(folder / "feedback.jsonl"),),
-            window_seconds=3600.0, slot_seconds=60.0,
+            window_seconds=3600.0, slot_seconds=60.0, early_label_grace_seconds=0.0,  # unknown labels judged at once
         )
         service = ExporterService(config, BASELINE, clock=lambda: START)
         valid = [index for index, (kind, _) in enumerate(items) if kind == "valid"]

@@ -95,6 +95,9 @@ def test_reads_lines_and_counts_every_status(tmp_path, baseline):
         {"prediction_id": "p1", "timestamp": "2024-01-01T00:00:00Z", "label": None},  # null is no label
     )
     service.read_logs()
+    assert service.early_labels == 2  # p4's and nobody's labels wait a while for their prediction
+    clock.now = START + 30
+    service.read_logs()
     assert dict(service.record_counts) == {
         ("predictions", "ok"): 2,
         ("predictions", "invalid_json"): 1,
@@ -107,7 +110,56 @@ def test_reads_lines_and_counts_every_status(tmp_path, baseline):
         ("feedback", "invalid_type"): 1,
         ("feedback", "oversized"): 0,
     }
-    assert service.window.pending == 0
+    assert service.window.pending == 0 and service.early_labels == 0
+
+
+def test_a_label_read_before_its_prediction_waits_for_it(tmp_path, baseline):
+    clock = FakeClock(START)
+    service = ExporterService(make_config(tmp_path, early_label_grace_seconds=10.0), baseline, clock=clock)
+    append(tmp_path / "feedback.jsonl", feedback_record("early", START, 0), feedback_record("never", START, 1))
+    service.read_logs()  # the prediction log's writer has not flushed yet
+    assert service.record_counts[("feedback", "unknown_prediction_id")] == 0 and service.early_labels == 2
+    clock.now = START + 5
+    append(tmp_path / "predictions.jsonl", predicted("early", START - 0.5, prediction=1))
+    service.read_logs()
+    assert service.record_counts[("feedback", "ok")] == 1 and service.early_labels == 1
+    service.recompute()
+    assert (service.published.snapshot.labeled, service.published.snapshot.correct) == (1, 0)
+    assert service.window.outcome_totals == {"incorrect": 1}
+    clock.now = START + 10  # the grace period is over: the other label is unknown after all
+    service.read_logs()
+    counts = {status: n for (log, status), n in service.record_counts.items() if log == "feedback" and n}
+    assert counts == {"ok": 1, "unknown_prediction_id": 1} and service.early_labels == 0
+
+
+def test_without_a_grace_period_an_early_label_is_unknown_at_once(tmp_path, baseline):
+    service = ExporterService(make_config(tmp_path, early_label_grace_seconds=0.0), baseline, clock=FakeClock(START))
+    append(tmp_path / "feedback.jsonl", feedback_record("early", START, 0))
+    service.read_logs()
+    append(tmp_path / "predictions.jsonl", predicted("early", START))
+    service.read_logs()
+    assert service.record_counts[("feedback", "unknown_prediction_id")] == 1
+    assert service.record_counts[("feedback", "ok")] == 0 and service.window.pending == 1
+
+
+def test_a_held_label_survives_a_kill_and_is_counted_once(tmp_path, baseline):
+    clock = FakeClock(START)
+    config = checkpointed_config(tmp_path)
+    first = ExporterService(config, baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("p1", START - 2, prediction=1))
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START - 1, 1), feedback_record("p2", START - 1, 1))
+    first.step()  # p2's label is held, and saved with the checkpoint; then the process is killed
+    assert first.early_labels == 1
+
+    clock.now = START + 3
+    second = ExporterService(config, baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("p2", START - 1.5, prediction=0))
+    second.read_logs()  # p1's label is read again uncounted; the held p2 label is joined, and counted, once
+    counts = {status: n for (log, status), n in second.record_counts.items() if log == "feedback" and n}
+    assert counts == {"ok": 2} and second.early_labels == 0
+    assert second.window.outcome_totals == {"correct": 1, "incorrect": 1}
+    second.recompute()
+    assert (second.published.snapshot.labeled, second.published.snapshot.correct) == (2, 1)
 
 
 def test_later_lines_are_read_once(tmp_path, baseline):
@@ -202,7 +254,7 @@ def test_each_bad_line_has_its_reason(line, status):
 
 
 def test_a_second_label_for_the_same_prediction_is_a_duplicate(tmp_path, baseline):
-    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(START))
+    service = ExporterService(make_config(tmp_path, early_label_grace_seconds=0.0), baseline, clock=FakeClock(START))
     append(tmp_path / "predictions.jsonl", predicted("p1", START, prediction=1))
     append(tmp_path / "feedback.jsonl", feedback_record("p1", START, 1), feedback_record("p1", START + 1, 0))
     service.read_logs()
@@ -216,7 +268,7 @@ def test_a_second_label_for_the_same_prediction_is_a_duplicate(tmp_path, baselin
 
 def test_a_label_for_a_prediction_that_left_the_window_is_unknown_not_duplicate(tmp_path, baseline):
     clock = FakeClock(START)
-    service = ExporterService(make_config(tmp_path), baseline, clock=clock)
+    service = ExporterService(make_config(tmp_path, early_label_grace_seconds=0.0), baseline, clock=clock)
     append(tmp_path / "predictions.jsonl", predicted("p1", START))
     append(tmp_path / "feedback.jsonl", feedback_record("p1", START, 1))
     service.read_logs()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import Feedback
 from .log_follower import FilePosition, Fingerprint
 
 CHECKPOINT_FORMAT = "promml-exporter-checkpoint"
@@ -47,6 +48,7 @@ class Checkpoint:
     record_counts: Mapping[tuple[str, str], int]
     positions: Mapping[str, list[FilePosition]]  # log name ("predictions", "feedback") -> its files
     labels: LabelTotals | None = None  # absent from older checkpoints: the label counters then start from zero
+    early_labels: tuple[tuple[Feedback, float], ...] = ()  # labels read but held for their prediction, read at
 
 
 def _position_to_dict(position: FilePosition) -> dict[str, Any]:
@@ -75,6 +77,10 @@ def checkpoint_to_dict(checkpoint: Checkpoint) -> dict[str, Any]:
             for (log, status), count in sorted(checkpoint.record_counts.items())
         ],
         "logs": {log: [_position_to_dict(p) for p in positions] for log, positions in checkpoint.positions.items()},
+        "early_labels": [
+            [feedback.prediction_id, feedback.timestamp, feedback.label, read_at]
+            for feedback, read_at in checkpoint.early_labels
+        ],
         **({} if checkpoint.labels is None else {"labels": {
             "outcomes": dict(sorted(checkpoint.labels.outcomes.items())),
             "delay_counts": list(checkpoint.labels.delay_counts),
@@ -139,6 +145,19 @@ def _labels_from_dict(raw: Any) -> LabelTotals | None:
     )
 
 
+def _early_labels_from_list(raw: Any) -> tuple[tuple[Feedback, float], ...]:
+    if not isinstance(raw, list):
+        raise CheckpointError("checkpoint.early_labels: expected a list")
+    entries = []
+    for index, entry in enumerate(raw):
+        if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str)
+                and all(isinstance(n, int | float) and not isinstance(n, bool) for n in (entry[1], entry[3]))):
+            raise CheckpointError(f"checkpoint.early_labels[{index}]: expected [prediction_id, timestamp, label, "
+                                  f"read_at], got {entry!r}")
+        entries.append((Feedback(entry[0], float(entry[1]), entry[2]), float(entry[3])))
+    return tuple(entries)
+
+
 def checkpoint_from_dict(raw: Any) -> Checkpoint:
     """Validate a decoded checkpoint document."""
     if not isinstance(raw, Mapping) or raw.get("format") != CHECKPOINT_FORMAT:
@@ -164,6 +183,7 @@ def checkpoint_from_dict(raw: Any) -> Checkpoint:
         record_counts=counts,
         positions=positions,
         labels=_labels_from_dict(raw.get("labels")),
+        early_labels=_early_labels_from_list(raw.get("early_labels", [])),
     )
 
 

@@ -66,6 +66,8 @@ class ExporterCollector(Collector):
         yield records
         yield _gauge("ml_exporter_pending_predictions", "Predictions held in memory waiting for a label.", (),
                      [((), window.pending)], model)
+        yield _gauge("ml_exporter_early_labels", "Labels read before their prediction, held a while for it.", (),
+                     [((), service.early_labels)], model)
         evicted = CounterMetricFamily(
             "ml_exporter_pending_evictions", "Predictions forgotten before a label came (older than the label "
             "time-to-live, or over max_pending_predictions).", labels=list(MODEL_LABELS),

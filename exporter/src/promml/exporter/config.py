@@ -60,6 +60,7 @@ class ExporterConfig:
     checkpoint_path: Path | None = None
     windows: tuple[WindowSpec, ...] = ()
     label_ttl_seconds: float | None = None
+    early_label_grace_seconds: float = 30.0
     sample_size: int = 1000
     positive_class: str | int | float | bool = 1
     segments: tuple[str, ...] = ()
@@ -92,6 +93,7 @@ _OPTIONAL = (
     "poll_interval_seconds",
     "max_pending_predictions",
     "label_ttl_seconds",
+    "early_label_grace_seconds",
     "sample_size",
     "positive_class",
     "segments",
@@ -135,6 +137,13 @@ def _seconds(value: Any, key: str) -> float:
 
 def _positive(raw: dict[str, Any], key: str, default: float) -> float:
     return _seconds(raw.get(key, default), key)
+
+
+def _non_negative(raw: dict[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{key}: expected a number of seconds, 0 or more, got {value!r}")
+    return float(value)
 
 
 def _positive_integer(raw: dict[str, Any], key: str, default: int) -> int:
@@ -265,6 +274,9 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
         checkpoint_path=checkpoint_path,
         windows=windows,
         label_ttl_seconds=label_ttl,
+        early_label_grace_seconds=_non_negative(
+            raw, "early_label_grace_seconds", ExporterConfig.early_label_grace_seconds
+        ),
         sample_size=_positive_integer(raw, "sample_size", ExporterConfig.sample_size),
         positive_class=_positive_class(raw),
         segments=_segments(raw),

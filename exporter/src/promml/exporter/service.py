@@ -38,6 +38,8 @@ from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_check
 from .columns import PredictionColumns, columns_of
 from .config import ExporterConfig
 from .decode import decode_predictions
+from .early_labels import UNKNOWN as UNKNOWN_PREDICTION_ID
+from .early_labels import EarlyLabels
 from .log_follower import LogFollower, ReadResult
 from .scan import scan_predictions
 from .window import SlidingWindow, WindowSnapshot
@@ -140,6 +142,7 @@ class ExporterService:
         # prediction_id -> label time, to tell a duplicate label from an unknown one; oldest first (see window.py
         # on why an OrderedDict)
         self._labeled: OrderedDict[str, float] = OrderedDict()
+        self._early_labels = EarlyLabels(config.early_label_grace_seconds)
         self.published = Published(None, None)
         self._last_recompute = float("-inf")
         self._stop = threading.Event()
@@ -172,6 +175,7 @@ class ExporterService:
         since = self._replay_since(self.clock())
         self._predictions.restore(checkpoint.positions.get(PREDICTIONS_LOG, []), since)
         self._feedback.restore(checkpoint.positions.get(FEEDBACK_LOG, []), since)
+        self._early_labels.restore(checkpoint.early_labels)
 
     def save_checkpoint(self) -> None:
         """Save positions and counters together (no-op without `checkpoint_path`); a failure is logged, and the
@@ -190,6 +194,7 @@ class ExporterService:
             record_counts=dict(self.record_counts),
             positions={PREDICTIONS_LOG: self._predictions.positions(), FEEDBACK_LOG: self._feedback.positions()},
             labels=self.window.label_totals(),
+            early_labels=tuple(self._early_labels.entries()),
         )
         try:
             save_checkpoint(checkpoint, path)
@@ -208,13 +213,25 @@ class ExporterService:
         self._forget_labels(now)
         if self._predictions.replaying:
             return  # labels wait until the predictions they may join are back in the window
+        for status in self._early_labels.retry(self._join, now):
+            self.record_counts[(FEEDBACK_LOG, status)] += 1
+        held = self._early_labels.prediction_ids()
         while True:
             result = self._feedback.poll()
             self.record_counts[(FEEDBACK_LOG, "oversized")] += result.oversized
-            for line in result.replayed:
-                self._join(line, counted=False)
+            for line in result.replayed:  # counted before a restart; a label held then is joined (and counted) above
+                feedback = self._feedback_of(line)[1]
+                if feedback is not None and feedback.prediction_id not in held:
+                    self._join(feedback, counted=False)
             for line in result.lines:
-                self.record_counts[(FEEDBACK_LOG, self._join(line))] += 1
+                status, feedback = self._feedback_of(line)
+                if feedback is not None:
+                    status = self._join(feedback)
+                    if status == UNKNOWN_PREDICTION_ID and self.config.early_label_grace_seconds > 0:
+                        given_up = self._early_labels.hold(feedback, now)
+                        self.record_counts[(FEEDBACK_LOG, UNKNOWN_PREDICTION_ID)] += len(given_up)
+                        continue
+                self.record_counts[(FEEDBACK_LOG, status)] += 1
             if not result.more:
                 break
 
@@ -257,18 +274,27 @@ class ExporterService:
             statuses["ok"] += len(predictions)
         return [scanned, columns_of(predictions, numeric, categorical)], statuses
 
-    def _join(self, line: bytes, counted: bool = True) -> str:
-        """Join one feedback line to its prediction; its status. `counted` is False for a line read again after a
-        restart (see `SlidingWindow.add_feedback`)."""
+    @property
+    def early_labels(self) -> int:
+        """Labels read before their prediction, waiting for it (see early_labels.py)."""
+        return len(self._early_labels)
+
+    def _feedback_of(self, line: bytes) -> tuple[str, Feedback | None]:
+        """(status, the label) of a feedback line; the label is None when the line is bad (the status says why)."""
         status, feedback = parse_line(line, parse_feedback, FEEDBACK_FIELDS)
         if not isinstance(feedback, Feedback):
-            return status
+            return status, None
         newest = self.newest_record.get(FEEDBACK_LOG, feedback.timestamp)
         self.newest_record[FEEDBACK_LOG] = max(newest, feedback.timestamp)
+        return status, feedback
+
+    def _join(self, feedback: Feedback, counted: bool = True) -> str:
+        """Join a label to its prediction; its status. `counted` is False for a line read again after a restart
+        (see `SlidingWindow.add_feedback`)."""
         if self.window.add_feedback(feedback, counted):
             self._labeled[feedback.prediction_id] = feedback.timestamp
             return "ok"
-        return "duplicate_feedback" if feedback.prediction_id in self._labeled else "unknown_prediction_id"
+        return "duplicate_feedback" if feedback.prediction_id in self._labeled else UNKNOWN_PREDICTION_ID
 
     def _forget_labels(self, now: float) -> None:
         """Labelled ids are kept as long as their predictions can be in the window, and at most as many as
