@@ -1,9 +1,10 @@
-"""Decoding prediction log lines fast: a whole poll's lines in one call, validated in C by msgspec.
+"""Decoding prediction log lines into records: a whole poll's lines in one call, validated in C by msgspec.
 
-Why: decoding and validating each record in Python costs several times what parsing the JSON does, and the
-exporter must keep up with busy models on one core. Lines of the documented format take this path; anything it
-cannot decide (a malformed line, NaN, a naive timestamp, an empty id) is left to `parse_line`, which gives the
-exact reason, so both paths count every line the same way.
+Why: decoding and validating each record in Python costs several times what parsing the JSON does. This is the
+second of the exporter's three readers: it reads what the compiled scanner (`scan.py`) left (features the baseline
+does not have, text in a numeric feature, escapes, another model), or everything when the scanner is not built.
+Anything it cannot decide (a malformed line, NaN, a naive timestamp, an empty id) is left to `parse_line`, which
+gives the exact reason, so every path counts every line the same way.
 """
 
 from __future__ import annotations
