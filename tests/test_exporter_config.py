@@ -20,6 +20,7 @@ def test_minimal_config_gets_documented_defaults():
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9102)
     assert (config.window_seconds, config.slot_seconds, config.recompute_interval_seconds) == (3600, 60, 15)
     assert config.checkpoint_path is None  # no checkpoint: every start reads the logs from their start
+    assert config.early_label_grace_seconds == 30.0
 
 
 def test_full_config_from_file(tmp_path):
@@ -27,7 +28,7 @@ def test_full_config_from_file(tmp_path):
         "model_name: m\nmodel_version: 2\nbaseline: /data/b.json\n"
         "prediction_logs: [/logs/a.jsonl, /logs/b*.jsonl]\nfeedback_logs: /logs/feedback.jsonl\n"
         "listen: 127.0.0.1:9200\nwindow_seconds: 600\nslot_seconds: 10\nrecompute_interval_seconds: 5\n"
-        "poll_interval_seconds: 0.5\nmax_pending_predictions: 1000\n"
+        "poll_interval_seconds: 0.5\nmax_pending_predictions: 1000\nearly_label_grace_seconds: 0\n"
     )
     config = load_config(tmp_path / "exporter.yml")
     assert config.model_version == "2"
@@ -37,6 +38,7 @@ def test_full_config_from_file(tmp_path):
         "127.0.0.1", 9200, 600, 10,
     )
     assert (config.poll_interval_seconds, config.max_pending_predictions) == (0.5, 1000)
+    assert config.early_label_grace_seconds == 0.0
 
 
 @pytest.mark.parametrize(
@@ -71,6 +73,8 @@ def test_full_config_from_file(tmp_path):
         ({"max_segment_values": 0}, "max_segment_values: expected a positive integer"),
         ({"min_segment_rows": 2.5}, "min_segment_rows: expected a positive integer"),
         ({"segment": ["region"]}, "unknown key 'segment'; did you mean 'segments'\\?"),
+        ({"early_label_grace_seconds": -1}, "early_label_grace_seconds: expected a number of seconds, 0 or more"),
+        ({"early_label_grace_seconds": True}, "early_label_grace_seconds: expected a number of seconds"),
     ],
 )
 def test_bad_values_name_the_key(change, message):
