@@ -109,6 +109,7 @@ def test_lines_the_instrumentation_writes_are_all_scanned() -> None:
         record_line().replace(b'"age": 41', b'"age": 01'), record_line().replace(b'"age": 41', b'"age": 1.'),
         record_line().replace(b'"age": 41', b'"age": -'), record_line().replace(b'"age": 41', b'"age": .5'),
         record_line().replace(b'"age": 41', b'"age": 41, "age": 42'),
+        record_line().replace(b'"score": 0.83', b'"score": 0.' + b"0" * 99_999 + b"1e100000"),  # msgspec: 0.0
         record_line().replace(b'"score": 0.83', b'"score": 0.83, "score": 1'),
         record_line().replace(b'"north"', b'"nor\xffth"'), b"", b"{", b"[]", b"null", b"{}",
         record_line() + b"," + record_line(),
@@ -117,6 +118,20 @@ def test_lines_the_instrumentation_writes_are_all_scanned() -> None:
 def test_anything_unusual_is_left_to_the_exact_decoder(line: bytes) -> None:
     columns, slow = scan_predictions([line], *MODEL, NUMERIC, CATEGORICAL)
     assert (len(columns), slow) == (0, [0])
+
+
+def test_names_without_a_utf8_form_leave_every_line_to_the_exact_decoder() -> None:
+    lines = [record_line(), record_line()]
+    for model, numeric in (((MODEL[0], MODEL[1]), ("age\ud800", "income")), (("m\ud800", "1"), NUMERIC)):
+        columns, slow = scan_predictions(lines, *model, numeric, CATEGORICAL)
+        assert (len(columns), slow) == (0, [0, 1])
+
+
+def test_a_wide_baseline_is_scanned_too() -> None:
+    names = tuple(f"f{i}" for i in range(5000))
+    line = json.dumps(prediction_record("w", EPOCH, *MODEL, dict.fromkeys(names, 0.5), 1, None)).encode()
+    columns, slow = scan_predictions([line], *MODEL, names, ())
+    assert slow == [] and columns.numeric.shape == (1, 5000) and (columns.numeric == 0.5).all()
 
 
 def test_whitespace_key_order_and_offsets_are_read_as_the_exact_decoder_reads_them() -> None:
@@ -130,6 +145,7 @@ def test_whitespace_key_order_and_offsets_are_read_as_the_exact_decoder_reads_th
         record_line(score=3), record_line({"age": None, "income": -0.0, "region": None}),
         record_line({"age": -0, "income": 1e-320, "region": 7}),
         record_line({"age": 1.5e300, "income": 12345678901234567, "region": 2.5}),
+        record_line().replace(b'"score": 0.83', b'"score": 0.' + b"0" * 99_990 + b"1e99999"),
         record_line(prediction=-123456789012345678), record_line(prediction=0.1), record_line(prediction=False),
     ]
     assert assert_scanned_as_exact(lines) == len(lines)

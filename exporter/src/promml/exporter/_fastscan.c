@@ -16,7 +16,6 @@
 
 enum { F_ID = 1, F_TIMESTAMP = 2, F_MODEL = 4, F_VERSION = 8, F_FEATURES = 16, F_PREDICTION = 32, F_SCORE = 64 };
 #define REQUIRED (F_ID | F_TIMESTAMP | F_MODEL | F_VERSION | F_FEATURES | F_PREDICTION)
-#define MAX_FEATURES 4096
 
 typedef struct {
     const char *at;
@@ -117,7 +116,8 @@ static int read_number(Cursor *c, double *value, int *is_integer, long long *int
         if (p >= end || *p < '0' || *p > '9') return 0;
         int written = 0;
         while (p < end && *p >= '0' && *p <= '9') {
-            if (written < 100000) written = written * 10 + (*p - '0');
+            written = written * 10 + (*p - '0');
+            if (written >= 100000) return 0;  /* msgspec reads exponents up to 99999 exactly, beyond not */
             p++;
         }
         exponent += exponent_negative ? -written : written;
@@ -250,7 +250,9 @@ static PyObject *read_scalar(Cursor *c) {
     int is_integer;
     long long integer;
     if (!read_number(c, &value, &is_integer, &integer)) return NULL;
-    return is_integer ? PyLong_FromLongLong(integer) : PyFloat_FromDouble(value);
+    PyObject *result = is_integer ? PyLong_FromLongLong(integer) : PyFloat_FromDouble(value);
+    if (result == NULL) PyErr_Clear();  /* out of memory: the line goes to the exact decoder, which will say so */
+    return result;
 }
 
 /* A number (as a double) or null (NaN); 0 for anything else. */
@@ -428,13 +430,14 @@ PyDoc_STRVAR(scan_doc,
 
 static PyObject *scan(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *lines, *numeric_names, *categorical_names;
+    PyObject *lines, *numeric_names, *categorical_names, *given_lines;
     const char *model_name, *model_version;
     Py_ssize_t model_name_size, model_version_size;
-    if (!PyArg_ParseTuple(args, "O!s#s#O!O!", &PyList_Type, &lines, &model_name, &model_name_size, &model_version,
+    if (!PyArg_ParseTuple(args, "O!s#s#O!O!", &PyList_Type, &given_lines, &model_name, &model_name_size, &model_version,
                           &model_version_size, &PyTuple_Type, &numeric_names, &PyTuple_Type, &categorical_names))
         return NULL;
     Schema schema = {NULL, 0, NULL, 0, {model_name, model_name_size}, {model_version, model_version_size}};
+    lines = NULL;
     Name *numeric = NULL, *categorical = NULL;
     PyObject *slow = NULL, *ids = NULL, *timestamps = NULL, *predictions = NULL, *scores = NULL, *matrix = NULL,
              *categories = NULL, *result = NULL;
@@ -446,11 +449,9 @@ static PyObject *scan(PyObject *module, PyObject *args) {
         goto done;
     schema.numeric = numeric;
     schema.categorical = categorical;
-    if (schema.n_numeric + schema.n_categorical > MAX_FEATURES) {
-        PyErr_SetString(PyExc_ValueError, "too many features for the fast path");
-        goto done;
-    }
-    Py_ssize_t n_lines = PyList_GET_SIZE(lines), width = schema.n_numeric, kept = 0;
+    /* A tuple of the lines: it holds them, whatever happens to the caller's list while objects are made. */
+    if ((lines = PyList_AsTuple(given_lines)) == NULL) goto done;
+    Py_ssize_t n_lines = PyTuple_GET_SIZE(lines), width = schema.n_numeric, kept = 0;
     slow = PyList_New(0);
     ids = PyList_New(0);
     predictions = PyList_New(0);
@@ -473,7 +474,7 @@ static PyObject *scan(PyObject *module, PyObject *args) {
     double *timestamp_out = (double *)PyBytes_AS_STRING(timestamps);
     double *matrix_out = (double *)PyBytes_AS_STRING(matrix);
     for (Py_ssize_t i = 0; i < n_lines; i++) {
-        PyObject *line = PyList_GET_ITEM(lines, i);
+        PyObject *line = PyTuple_GET_ITEM(lines, i);
         int ok = 0;
         if (PyBytes_Check(line)) {
             ok = read_line(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line), &schema, &row, matrix_out + kept * width,
@@ -511,6 +512,7 @@ done:
     Py_XDECREF(scores);
     Py_XDECREF(matrix);
     Py_XDECREF(categories);
+    Py_XDECREF(lines);
     PyMem_Free(row_categories);
     PyMem_Free(seen);
     PyMem_Free(numeric);
