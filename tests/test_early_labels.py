@@ -21,7 +21,7 @@ def test_a_held_label_settles_when_it_joins_or_when_its_grace_is_over() -> None:
 
     assert early.retry(join, now=101.0) == [] and len(early) == 2  # neither prediction read yet
     known.add("b")
-    assert early.retry(join, now=109.0) == ["ok"] and early.prediction_ids() == {"a"}
+    assert early.retry(join, now=109.0) == ["ok"] and early.labels() == {label("a"): 1}
     assert early.retry(join, now=110.0) == [UNKNOWN] and len(early) == 0  # a's grace is over
 
 

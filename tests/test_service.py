@@ -266,6 +266,43 @@ def test_a_second_label_for_the_same_prediction_is_a_duplicate(tmp_path, baselin
     assert (service.published.snapshot.labeled, service.published.snapshot.accuracy) == (1, 1.0)  # the first label
 
 
+def test_a_label_for_an_expired_prediction_is_unknown_even_when_no_prediction_came_since(tmp_path, baseline):
+    clock = FakeClock(START)
+    service = ExporterService(make_config(tmp_path, early_label_grace_seconds=0.0), baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("p1", START))
+    service.read_logs()
+    clock.now = START + 200  # past the window and the label time-to-live; no recompute, no new prediction
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START + 200, 1))
+    service.read_logs()
+    assert service.record_counts[("feedback", "unknown_prediction_id")] == 1
+    assert (service.window.evicted_pending, service.window.outcome_totals) == (1, {})
+
+
+def test_a_held_label_and_an_earlier_label_read_again_after_a_restart_settle_as_without_it(tmp_path, baseline):
+    """The first label stands: after a restart the lines read again are joined before held labels are tried."""
+
+    def run(restart: bool) -> tuple:
+        folder = tmp_path / str(restart)
+        folder.mkdir()
+        config = checkpointed_config(folder, window_seconds=600.0)
+        clock = FakeClock(START)
+        service = ExporterService(config, baseline, clock=clock)
+        append(folder / "predictions.jsonl", predicted("p1", START, prediction=1))
+        append(folder / "feedback.jsonl", feedback_record("p1", START - 1000, 1))  # stamped long before: forgotten
+        service.read_logs()
+        clock.now += 1
+        append(folder / "feedback.jsonl", feedback_record("p1", START + 1, 0))  # a second label: held
+        service.step()
+        if restart:
+            service = ExporterService(config, baseline, clock=clock)
+        clock.now += 60
+        service.read_logs()
+        counts = {status: n for (log, status), n in service.record_counts.items() if log == "feedback" and n}
+        return counts, service.window.outcome_totals
+
+    assert run(restart=True) == run(restart=False) == ({"ok": 1, "unknown_prediction_id": 1}, {"correct": 1})
+
+
 def test_a_label_for_a_prediction_that_left_the_window_is_unknown_not_duplicate(tmp_path, baseline):
     clock = FakeClock(START)
     service = ExporterService(make_config(tmp_path, early_label_grace_seconds=0.0), baseline, clock=clock)

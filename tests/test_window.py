@@ -566,3 +566,20 @@ def test_label_totals_are_restored_only_with_the_same_delay_buckets(baseline):
     assert restarted.label_totals() == saved
     other = dataclasses.replace(saved, delay_counts=(1, 2))
     assert not restarted.restore_label_totals(other) and restarted.label_totals() == saved
+
+
+def test_rows_of_one_batch_in_several_slots_wait_for_labels_in_the_order_they_came(baseline):
+    """The last line of a repeated id is the one a label joins, and eviction goes by arrival, as one by one."""
+    window = SlidingWindow(baseline, window_seconds=60, slot_seconds=10)
+    window.add_predictions([prediction("a", 55.0, {"x": 0.0}, predicted=1),
+                            prediction("a", 15.0, {"x": 0.0}, predicted=0)], now=60)
+    window.add_feedback(Feedback("a", 70.0, 0))
+    assert (window.outcome_totals, window.label_delay_sum) == ({"correct": 1}, 55.0)
+
+    window = SlidingWindow(baseline, window_seconds=60, slot_seconds=10, label_ttl_seconds=30)
+    window.add_predictions([prediction("new", 95.0, {"x": 0.0}), prediction("late", 65.0, {"x": 0.0})], now=100)
+    assert window.evicted_pending == 0 and window.add_feedback(Feedback("late", 100.0, 1))  # behind a fresh one
+
+    window = SlidingWindow(baseline, window_seconds=60, slot_seconds=10, max_pending=1)
+    window.add_predictions([prediction("first", 35.0, {"x": 0.0}), prediction("second", 15.0, {"x": 0.0})], now=40)
+    assert window.evicted_pending == 1 and window.add_feedback(Feedback("second", 40.0, 1))

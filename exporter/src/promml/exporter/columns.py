@@ -46,9 +46,10 @@ class PredictionColumns:
         return len(self.ids)
 
     def take(self, rows: np.ndarray) -> PredictionColumns:
-        """The given rows (ascending positions), as columns of their own."""
+        """The given rows (distinct positions), in the given order, as columns of their own."""
         positions = rows.tolist()
         renumbered = {row: new for new, row in enumerate(positions)} if self.issues else {}
+        issues = [(renumbered[row], name, why) for row, name, why in self.issues if row in renumbered]
         return PredictionColumns(
             ids=[self.ids[row] for row in positions],
             timestamps=self.timestamps[rows],
@@ -56,7 +57,26 @@ class PredictionColumns:
             scores=[self.scores[row] for row in positions],
             numeric=self.numeric[rows],
             categorical=[[values[row] for row in positions] for values in self.categorical],
-            issues=[(renumbered[row], name, why) for row, name, why in self.issues if row in renumbered],
+            issues=sorted(issues, key=itemgetter(0)),  # in row order, as they were noted
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[PredictionColumns]) -> PredictionColumns:
+        """The rows of every part, one part after the other (at least one part, all of one baseline)."""
+        kept = [part for part in parts if len(part)] or [parts[0]]
+        if len(kept) == 1:
+            return kept[0]
+        offsets = np.cumsum([0, *(len(part) for part in kept[:-1])]).tolist()
+        return PredictionColumns(
+            ids=[value for part in kept for value in part.ids],
+            timestamps=np.concatenate([part.timestamps for part in kept]),
+            predictions=[value for part in kept for value in part.predictions],
+            scores=[value for part in kept for value in part.scores],
+            numeric=np.concatenate([part.numeric for part in kept]),
+            categorical=[[value for part in kept for value in part.categorical[column]]
+                         for column in range(len(kept[0].categorical))],
+            issues=[(row + offset, name, why) for part, offset in zip(kept, offsets, strict=True)
+                    for row, name, why in part.issues],
         )
 
     @staticmethod

@@ -8,7 +8,7 @@ logs, it joins when its prediction arrives; only a label still unmatched after t
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 from ..records import Feedback
@@ -53,8 +53,9 @@ class EarlyLabels:
         self._held = still
         return settled
 
-    def prediction_ids(self) -> set[str]:
-        return {feedback.prediction_id for feedback, _ in self._held}
+    def labels(self) -> Counter[Feedback]:
+        """The held labels (a label held twice, twice)."""
+        return Counter(feedback for feedback, _ in self._held)
 
     def entries(self) -> list[tuple[Feedback, float]]:
         """The held labels with their read times, oldest first (for the checkpoint)."""

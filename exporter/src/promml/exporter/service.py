@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..baseline import Baseline
 from ..records import (
     FEEDBACK_FIELDS,
@@ -213,16 +215,19 @@ class ExporterService:
         self._forget_labels(now)
         if self._predictions.replaying:
             return  # labels wait until the predictions they may join are back in the window
-        for status in self._early_labels.retry(self._join, now):
-            self.record_counts[(FEEDBACK_LOG, status)] += 1
-        held = self._early_labels.prediction_ids()
+        held, retried = self._early_labels.labels(), False
         while True:
             result = self._feedback.poll()
             self.record_counts[(FEEDBACK_LOG, "oversized")] += result.oversized
-            for line in result.replayed:  # counted before a restart; a label held then is joined (and counted) above
+            for line in result.replayed:  # counted before a restart; a label held then is joined (and counted) below
                 feedback = self._feedback_of(line)[1]
-                if feedback is not None and feedback.prediction_id not in held:
+                if feedback is not None and held[feedback]:
+                    held[feedback] -= 1
+                elif feedback is not None:
                     self._join(feedback, counted=False)
+            if result.lines and not retried:  # held labels come before the new lines, after those read again
+                self._retry_early_labels(now)
+                retried = True
             for line in result.lines:
                 status, feedback = self._feedback_of(line)
                 if feedback is not None:
@@ -234,6 +239,13 @@ class ExporterService:
                 self.record_counts[(FEEDBACK_LOG, status)] += 1
             if not result.more:
                 break
+        if not retried:
+            self._retry_early_labels(now)
+
+    def _retry_early_labels(self, now: float) -> None:
+        self._forget_labels(now)  # as before a restart, whatever the lines read again brought back
+        for status in self._early_labels.retry(self._join, now):
+            self.record_counts[(FEEDBACK_LOG, status)] += 1
 
     def _ingest_predictions(self, result: ReadResult, now: float) -> None:
         self.record_counts[(PREDICTIONS_LOG, "oversized")] += result.oversized
@@ -241,14 +253,14 @@ class ExporterService:
         fresh, statuses = self._predictions_of(result.lines)
         for status, count in statuses.items():
             self.record_counts[(PREDICTIONS_LOG, status)] += count
-        for rows in (*replayed, *fresh):
-            if len(rows):
-                newest = float(rows.timestamps.max())
-                self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
-                self.window.add_columns(rows, now)
+        rows = PredictionColumns.concat([replayed, fresh])  # in file order: the order labels and evictions see
+        if len(rows):
+            newest = float(rows.timestamps.max())
+            self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
+        self.window.add_columns(rows, now)  # with no rows too: it forgets expired predictions before labels join
 
-    def _predictions_of(self, lines: list[bytes]) -> tuple[list[PredictionColumns], Counter[str]]:
-        """The usable predictions of some lines, as columns, and how many lines had each status.
+    def _predictions_of(self, lines: list[bytes]) -> tuple[PredictionColumns, Counter[str]]:
+        """The usable predictions of some lines, as columns in line order, and how many lines had each status.
 
         The fast scanner reads what it can be sure of; the exact decoder reads the rest and says what is wrong with
         a bad line (see `scan.py`)."""
@@ -260,7 +272,8 @@ class ExporterService:
             statuses["ok"] += len(scanned)
         rest_lines = [lines[index] for index in rest]
         predictions: list[Prediction] = []
-        for line, prediction in zip(rest_lines, decode_predictions(rest_lines), strict=True):
+        positions: list[int] = []  # the line of each of them
+        for index, line, prediction in zip(rest, rest_lines, decode_predictions(rest_lines), strict=True):
             if prediction is None:
                 status, prediction = parse_line(line, parse_prediction, PREDICTION_FIELDS)
                 if prediction is None:
@@ -270,9 +283,17 @@ class ExporterService:
                 statuses["other_model"] += 1
                 continue
             predictions.append(prediction)
-        if predictions:
-            statuses["ok"] += len(predictions)
-        return [scanned, columns_of(predictions, numeric, categorical)], statuses
+            positions.append(index)
+        if not predictions:
+            return scanned, statuses
+        statuses["ok"] += len(predictions)
+        decoded = columns_of(predictions, numeric, categorical)
+        if not len(scanned):
+            return decoded, statuses
+        left = set(rest)
+        scanned_positions = [index for index in range(len(lines)) if index not in left]
+        order = np.argsort(scanned_positions + positions, kind="stable")
+        return PredictionColumns.concat([scanned, decoded]).take(order), statuses
 
     @property
     def early_labels(self) -> int:

@@ -213,22 +213,30 @@ class SlidingWindow:
     def add_columns(self, rows: PredictionColumns, now: float) -> int:
         """Bin rows into their slots and let them wait for their labels; returns how many fell inside the longest
         window (older ones are not counted)."""
+        added = 0
         if len(rows):
             keys = np.floor(rows.timestamps / self.slot_seconds)  # as _oldest_slot does: `//` can differ by one
             inside = keys >= self._oldest_slot(now, self.longest_seconds)
             added = int(np.count_nonzero(inside))
             distinct = [int(key) for key in np.unique(keys[inside]).tolist()]
-            for key in distinct:
-                whole = added == len(rows) and len(distinct) == 1  # the usual case: a poll's rows in one slot
-                part = rows if whole else rows.take(np.flatnonzero(keys == key))
-                slot = self._slots.get(key)
-                if slot is None:
-                    slot = self._slots[key] = _Slot()
-                self._bin(slot, key, part)
-        else:
-            added = 0
+            if added == len(rows) and len(distinct) == 1:  # the usual case: a poll's rows in one slot
+                self._pending.update(zip(rows.ids, self._bin(self._slot(distinct[0]), distinct[0], rows), strict=True))
+            elif distinct:  # binned slot by slot; waiting for labels in the order they came, as one slot's rows do
+                waiting: list[tuple[Any, ...] | None] = [None] * len(rows)
+                for key in distinct:
+                    positions = np.flatnonzero(keys == key)
+                    entries = self._bin(self._slot(key), key, rows.take(positions))
+                    for position, entry in zip(positions.tolist(), entries, strict=True):
+                        waiting[position] = entry
+                self._pending.update((rows.ids[row], waiting[row]) for row in np.flatnonzero(inside).tolist())
         self._evict_pending(now)
         return added
+
+    def _slot(self, key: int) -> _Slot:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot()
+        return slot
 
     def add_feedback(self, feedback: Feedback, counted: bool = True) -> bool:
         """Join a label to its prediction; False when the prediction is unknown, already labelled or evicted.
@@ -282,8 +290,9 @@ class SlidingWindow:
 
     # --- Binning -----------------------------------------------------------------------------------------------
 
-    def _bin(self, slot: _Slot, key: int, rows: PredictionColumns) -> None:
-        """Count rows of one slot, and let each wait for its label (with the segment values it was counted under)."""
+    def _bin(self, slot: _Slot, key: int, rows: PredictionColumns) -> Iterable[tuple[Any, ...]]:
+        """Count rows of one slot; each row's entry in the table of predictions waiting for a label: (slot,
+        prediction, score, timestamp[, the segment values it was counted under])."""
         slot.predictions += len(rows)
         issues = Counter((name, reason) for _, name, reason in rows.issues)
         if issues:
@@ -307,12 +316,11 @@ class SlidingWindow:
         if class_ref is not None:
             classes = [value for value in rows.predictions if value is not None]
             self._add_counts(slot.prediction_counts, "class", class_ref.bin_index(classes), class_ref.ref_ratios.size)
-        # prediction_id → (slot, prediction, score, timestamp[, its segment values]); a repeated id keeps its place
         waiting = zip([key] * len(rows), rows.predictions, rows.scores, rows.timestamps.tolist(), strict=True)
-        if self.segments:
-            segment_values_of_rows = self._count_segments(slot, rows)
-            waiting = ((*entry, values) for entry, values in zip(waiting, segment_values_of_rows, strict=True))
-        self._pending.update(zip(rows.ids, waiting, strict=True))
+        if not self.segments:
+            return waiting
+        segment_values_of_rows = self._count_segments(slot, rows)
+        return ((*entry, values) for entry, values in zip(waiting, segment_values_of_rows, strict=True))
 
     def _bin_numeric(
         self, slot: _Slot, name: str, ref: NumericReference, numbers: np.ndarray, missing: int, absent: int, wrong: int
