@@ -2,6 +2,8 @@ import os
 import shutil
 from dataclasses import replace
 
+import pytest
+
 from promml.exporter.log_follower import LogFollower
 
 
@@ -140,6 +142,23 @@ def test_a_poll_between_the_copy_and_the_truncate_reads_nothing_twice(tmp_path):
     append(log, "2\n")
     shutil.copyfile(log, tmp_path / "p.jsonl.1")
     assert follower.poll().lines == [b"2"]  # from the original; the copy is not read while the original is intact
+    os.truncate(log, 0)
+    append(log, "3\n")
+    assert follower.poll().lines == [b"3"]
+    assert follower.poll().lines == []
+
+
+@pytest.mark.parametrize("written_at_first_sight", [b"", b"1\n"])
+def test_a_copy_seen_while_it_is_still_being_written_is_not_read_as_new(tmp_path, written_at_first_sight):
+    """`cp` creates the copy first and fills it after: a poll in between must not take it for a new log."""
+    log = tmp_path / "p.jsonl"
+    append(log, "1\n2\n")
+    follower = LogFollower([str(tmp_path / "p.jsonl*")])
+    assert follower.poll().lines == [b"1", b"2"]
+    copy = tmp_path / "p.jsonl.1"
+    copy.write_bytes(written_at_first_sight)
+    assert follower.poll().lines == []
+    copy.write_bytes(log.read_bytes())
     os.truncate(log, 0)
     append(log, "3\n")
     assert follower.poll().lines == [b"3"]

@@ -154,7 +154,8 @@ class LogFollower:
             key = (stat.st_dev, stat.st_ino)
             followed = previous.pop(key, None)
             if followed is None:
-                appeared.append((stat.st_size, path, key))
+                if stat.st_size:  # an empty new file may be a copy not written yet (`cp` creates, then fills it):
+                    appeared.append((stat.st_size, path, key))  # it is judged once it holds its first bytes
                 continue
             if followed.handle is None and not self._reopen(followed, path):
                 previous[key] = followed  # vanished between stat and open
