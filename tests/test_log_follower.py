@@ -165,6 +165,19 @@ def test_a_copy_seen_while_it_is_still_being_written_is_not_read_as_new(tmp_path
     assert follower.poll().lines == []
 
 
+def test_a_log_seen_empty_is_not_taken_for_a_copy_of_its_own_copy(tmp_path):
+    """A log created empty, then written and copied before the next poll: the log is the original."""
+    log = tmp_path / "p.jsonl"
+    log.touch()
+    follower = LogFollower([str(tmp_path / "p*.jsonl")])
+    assert follower.poll().lines == []
+    append(log, "1\n")
+    shutil.copyfile(log, tmp_path / "p-backup.jsonl")  # sorts before p.jsonl, same size
+    assert follower.poll().lines == [b"1"]
+    append(log, "2\n")
+    assert follower.poll().lines == [b"2"]
+
+
 def test_logrotate_copytruncate_with_numbered_copies_over_several_cycles(tmp_path):
     """`copytruncate` + `rotate 2`: p.jsonl.1 is renamed to p.jsonl.2, p.jsonl copied to p.jsonl.1 and emptied,
     the oldest deleted; every line is read once whatever the polls in between."""

@@ -113,6 +113,9 @@ class _FollowedFile:
     oversized_counted_at: int = -1  # an oversized line beginning here was counted before a restart
     marks: list[tuple[float, int]] = field(default_factory=list)
     copy_of: FileKey | None = None
+    # Adopted while empty: it may be a copy `cp` has created but not filled yet. Once it holds bytes, it is judged
+    # a copy or not against these files, which held bytes when it appeared (so not against files that came after).
+    undecided_against: frozenset[FileKey] | None = None
 
 
 def _replay_start(marks: Iterable[tuple[float, int]], since: float) -> int:
@@ -150,12 +153,13 @@ class LogFollower:
         current: dict[FileKey, _FollowedFile] = {}
         ended: dict[FileKey, _FollowedFile] = {}  # originals whose content ended (truncated, or lost), as they were
         appeared: list[tuple[int, str, FileKey]] = []
+        sizes: dict[FileKey, int] = {}
         for path, stat in self._matching_files():
             key = (stat.st_dev, stat.st_ino)
+            sizes[key] = stat.st_size
             followed = previous.pop(key, None)
             if followed is None:
-                if stat.st_size:  # an empty new file may be a copy not written yet (`cp` creates, then fills it):
-                    appeared.append((stat.st_size, path, key))  # it is judged once it holds its first bytes
+                appeared.append((stat.st_size, path, key))
                 continue
             if followed.handle is None and not self._reopen(followed, path):
                 previous[key] = followed  # vanished between stat and open
@@ -184,13 +188,25 @@ class LogFollower:
                     self._restart(original)
         # copies of what an ended original held (its key may now name its new content)
         old_copies = {key: [f for f in current.values() if f.copy_of == key] for key in ended}
-        for _, path, key in sorted(appeared, key=lambda item: (-item[0], item[1])):  # a copy is never the larger
-            followed = self._open(path, key)
-            if followed is not None:
-                original = self._copy_of_ended(followed, ended)
+        for followed in list(current.values()):  # adopted empty, written since: a copy after all?
+            if followed.undecided_against is not None and sizes.get(followed.key):
+                against = followed.undecided_against
+                followed.undecided_against = None
+                original = self._copy_of_ended(followed, {k: f for k, f in ended.items() if k in against})
                 if original is not None:
                     old_copies[original].append(followed)
-                followed.copy_of = original or self._copy_of_intact(followed, current)
+                followed.copy_of = original or self._copy_of_intact(
+                    followed, {k: f for k, f in current.items() if k in against and k not in ended})
+        for size, path, key in sorted(appeared, key=lambda item: (-item[0], item[1])):  # a copy is never the larger
+            followed = self._open(path, key)
+            if followed is not None:
+                if not size:
+                    followed.undecided_against = frozenset(k for k in current if sizes.get(k) and k not in ended)
+                else:
+                    original = self._copy_of_ended(followed, ended)
+                    if original is not None:
+                        old_copies[original].append(followed)
+                    followed.copy_of = original or self._copy_of_intact(followed, current)
                 current[key] = followed
         took_over: dict[FileKey, _FollowedFile] = {}
         for key, original in ended.items():
