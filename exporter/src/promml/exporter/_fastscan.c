@@ -458,7 +458,7 @@ static PyObject *scan(PyObject *module, PyObject *args) {
     scores = PyList_New(0);
     categories = PyList_New(schema.n_categorical);
     timestamps = PyBytes_FromStringAndSize(NULL, n_lines * (Py_ssize_t)sizeof(double));
-    matrix = PyBytes_FromStringAndSize(NULL, (n_lines + 1) * width * (Py_ssize_t)sizeof(double));
+    matrix = PyBytes_FromStringAndSize(NULL, n_lines * width * (Py_ssize_t)sizeof(double));
     row_categories = PyMem_Calloc((size_t)(schema.n_categorical + 1), sizeof(PyObject *));
     seen = PyMem_Malloc((size_t)(schema.n_numeric + schema.n_categorical + 1));
     if (!slow || !ids || !predictions || !scores || !categories || !timestamps || !matrix || !row_categories ||

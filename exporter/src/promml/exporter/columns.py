@@ -23,6 +23,7 @@ WRONG_TYPE = "wrong_type"
 UNKNOWN_FEATURE = "unknown_feature"
 
 _NUMBER_OR_NULL = frozenset({int, float, type(None)})
+_ABSENT = object()
 
 
 @dataclass
@@ -120,9 +121,6 @@ def _numeric_column(features: list[dict[str, Any]], name: str, issues: list[tupl
         elif value is not None and value != "":
             issues.append((row, name, WRONG_TYPE))
     return column
-
-
-_ABSENT = object()
 
 
 def columns_of(

@@ -190,23 +190,16 @@ class LogFollower:
         old_copies = {key: [f for f in current.values() if f.copy_of == key] for key in ended}
         for followed in list(current.values()):  # adopted empty, written since: a copy after all?
             if followed.undecided_against is not None and sizes.get(followed.key):
-                against = followed.undecided_against
-                followed.undecided_against = None
-                original = self._copy_of_ended(followed, {k: f for k, f in ended.items() if k in against})
-                if original is not None:
-                    old_copies[original].append(followed)
-                followed.copy_of = original or self._copy_of_intact(
-                    followed, {k: f for k, f in current.items() if k in against and k not in ended})
+                against, followed.undecided_against = followed.undecided_against, None
+                self._judge_copy(followed, {k: f for k, f in ended.items() if k in against},
+                                 {k: f for k, f in current.items() if k in against and k not in ended}, old_copies)
         for size, path, key in sorted(appeared, key=lambda item: (-item[0], item[1])):  # a copy is never the larger
             followed = self._open(path, key)
             if followed is not None:
                 if not size:
                     followed.undecided_against = frozenset(k for k in current if sizes.get(k) and k not in ended)
                 else:
-                    original = self._copy_of_ended(followed, ended)
-                    if original is not None:
-                        old_copies[original].append(followed)
-                    followed.copy_of = original or self._copy_of_intact(followed, current)
+                    self._judge_copy(followed, ended, current, old_copies)
                 current[key] = followed
         took_over: dict[FileKey, _FollowedFile] = {}
         for key, original in ended.items():
@@ -333,6 +326,17 @@ class LogFollower:
         followed.fingerprint = NO_FINGERPRINT
         followed.oversized_counted_at = -1
         followed.marks = []
+
+    def _judge_copy(
+        self, followed: _FollowedFile, ended: dict[FileKey, _FollowedFile], intact: dict[FileKey, _FollowedFile],
+        old_copies: dict[FileKey, list[_FollowedFile]],
+    ) -> None:
+        """Whether a new file is a copy: of an ended original (noted among its copies, one of which takes over
+        from it) or of an intact one (not read while that original is intact)."""
+        original = self._copy_of_ended(followed, ended)
+        if original is not None:
+            old_copies[original].append(followed)
+        followed.copy_of = original or self._copy_of_intact(followed, intact)
 
     @staticmethod
     def _copy_of_ended(followed: _FollowedFile, ended: dict[FileKey, _FollowedFile]) -> FileKey | None:

@@ -27,15 +27,14 @@ def scan_predictions(
 ) -> tuple[PredictionColumns, list[int]]:
     """The lines of this model whose features are exactly the baseline's, as columns, and the positions of the
     lines left to the exact decoder (all of them when the scanner is not built)."""
-    everything_slow = PredictionColumns.empty(len(numeric), len(categorical)), list(range(len(lines)))
     if _scan is None:
-        return everything_slow
+        return PredictionColumns.empty(len(numeric), len(categorical)), list(range(len(lines)))
     try:
         slow, ids, timestamps, predictions, scores, matrix, categories = _scan(
             lines, model_name, model_version, tuple(numeric), tuple(categorical)
         )
     except ValueError:  # a name with no UTF-8 form (a lone surrogate): only the exact path can compare it
-        return everything_slow
+        return PredictionColumns.empty(len(numeric), len(categorical)), list(range(len(lines)))
     columns = PredictionColumns(
         ids=ids,
         timestamps=np.frombuffer(timestamps),

@@ -212,7 +212,6 @@ class ExporterService:
             self._ingest_predictions(result, now)
             if not result.more:
                 break
-        self._forget_labels(now)
         if self._predictions.replaying:
             return  # labels wait until the predictions they may join are back in the window
         held, retried = self._early_labels.labels(), False
@@ -243,7 +242,9 @@ class ExporterService:
             self._retry_early_labels(now)
 
     def _retry_early_labels(self, now: float) -> None:
-        self._forget_labels(now)  # as before a restart, whatever the lines read again brought back
+        """Forget labelled ids that are too old (also those the lines read again after a restart brought back),
+        then try the held labels again: before any new line, so the first label stands."""
+        self._forget_labels(now)
         for status in self._early_labels.retry(self._join, now):
             self.record_counts[(FEEDBACK_LOG, status)] += 1
 
