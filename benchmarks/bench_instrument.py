@@ -41,7 +41,7 @@ def model(row: dict) -> dict:
 def hand_written(same_metrics: bool) -> Callable[[dict], dict]:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-    from promml.instrument_metrics import BATCH_SIZE_BUCKETS, SCORE_BUCKETS
+    from promml.instrumentation.metrics import BATCH_SIZE_BUCKETS, SCORE_BUCKETS
 
     registry = CollectorRegistry()
     predictions = Counter("ml_predictions", "", NAMES, registry=registry).labels(*LABELS)
@@ -91,8 +91,8 @@ def per_call_table() -> None:
     from prometheus_client import CollectorRegistry
 
     import promml
-    from promml.instrument import predictions_file
-    from promml.jsonl_writer import shared_writer
+    from promml.instrumentation.jsonl_writer import shared_writer
+    from promml.instrumentation.monitor import predictions_file
 
     log_dir = tempfile.mkdtemp(prefix="promml-bench-")
     log_registry = CollectorRegistry()
@@ -129,7 +129,7 @@ def batch_table() -> None:
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
     import promml
-    from promml.instrument_metrics import SCORE_BUCKETS
+    from promml.instrumentation.metrics import SCORE_BUCKETS
 
     rng = np.random.default_rng(0)
     scores = rng.random(BATCH_ROWS)

@@ -27,7 +27,7 @@ from sklearn.metrics import (
 )
 
 from promml.baseline import DEFAULT_SAMPLE_SIZE, load_baseline, parse_baseline
-from promml.baseline_builder import (
+from promml.baseline.builder import (
     FORMAT_VERSION,
     BaselineError,
     add_arguments,

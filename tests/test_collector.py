@@ -11,11 +11,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from promml.baseline import build_baseline, parse_baseline
-from promml.drift import PSI_EPSILON, psi
 from promml.exporter.collector import ExporterCollector
 from promml.exporter.config import ExporterConfig, WindowSpec
 from promml.exporter.service import ExporterService
 from promml.records import feedback_record, prediction_record
+from promml.stats.drift import PSI_EPSILON, psi
 
 START = 1_700_000_000.0
 MODEL = {"model_name": "credit-risk", "model_version": "1.0.0"}

@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from promml import baseline as baseline_builder
-from promml.demo import data
-from promml.drift import psi
+from promml.demo import data, training_data
+from promml.stats.drift import psi
 
 
 def test_rows_have_every_feature_with_the_server_types() -> None:
@@ -50,7 +50,7 @@ def _psi_per_feature(reference_csv: Path, rows: list[dict]) -> dict[str, float]:
 
 def test_drift_moves_income_and_debt_ratio_only(tmp_path: Path) -> None:
     train = tmp_path / "train.csv"
-    data.write_csv(train, 5000, 42)
+    training_data.write_csv(train, 5000, 42)
     normal = _psi_per_feature(train, data.generate(2000, seed=5)[0])
     drifted = _psi_per_feature(train, data.generate(2000, seed=5, drift=True)[0])
     assert max(normal.values()) < 0.1, normal
@@ -70,7 +70,7 @@ def test_a_model_trained_on_normal_data_loses_accuracy_under_drift() -> None:
 
 def test_write_csv_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
-    data.write_csv(path, 30, 9)
+    training_data.write_csv(path, 30, 9)
     with open(path, newline="") as handle:
         written = list(csv.DictReader(handle))
     rows, labels = data.generate(30, seed=9)
@@ -83,7 +83,7 @@ def test_write_csv_round_trips(tmp_path: Path) -> None:
 def test_write_csv_with_predictions_adds_the_demo_models_answers(tmp_path: Path) -> None:
     """The prediction and score columns are what a pipeline fitted like the demo server's model answers."""
     path = tmp_path / "train.csv"
-    data.write_csv(path, 40, 9, with_predictions=True)
+    training_data.write_csv(path, 40, 9, with_predictions=True)
     with open(path, newline="") as handle:
         written = list(csv.DictReader(handle))
     assert list(written[0]) == [*data.FEATURES, "label", "prediction", "score"]

@@ -9,7 +9,7 @@ import pytest
 
 from promml.demo.model import CreditRiskModel
 from promml.demo.server import MAX_BATCH_ROWS, create_app
-from promml.jsonl_writer import shared_writer
+from promml.instrumentation.jsonl_writer import shared_writer
 from promml.records import parse_feedback, parse_prediction
 
 MODEL = {"model_name": "credit-risk", "model_version": "1.0.0"}

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from werkzeug.serving import make_server
 
-from promml import jsonl_writer
 from promml.demo.server import create_app
 from promml.demo.traffic import TrafficGenerator
+from promml.instrumentation import jsonl_writer
 
 
 @pytest.fixture(scope="module")

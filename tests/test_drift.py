@@ -15,8 +15,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 
-from promml import drift
-from promml.drift import (
+from promml.stats import drift
+from promml.stats.drift import (
     PSI_EPSILON,
     chi_square_test,
     dataset_drift_share,

@@ -11,8 +11,8 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import promml
-from promml.instrument import predictions_file
-from promml.jsonl_writer import shared_writer
+from promml.instrumentation.jsonl_writer import shared_writer
+from promml.instrumentation.monitor import predictions_file
 
 LABELS = {"model_name": "m", "model_version": "1"}
 

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from promml.fast_histogram import FastHistogram
+from promml.instrumentation.fast_histogram import FastHistogram
 
 BUCKETS = (0.1, 0.2, 0.5, 1.0, 2.5)
 

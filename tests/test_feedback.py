@@ -3,7 +3,7 @@ import json
 import pytest
 
 import promml
-from promml.jsonl_writer import shared_writer
+from promml.instrumentation.jsonl_writer import shared_writer
 from promml.records import parse_feedback
 
 

@@ -3,7 +3,7 @@
 Replica 1 serves normal traffic and replica 2 drifted traffic, so each replica's own PSI is far from the fleet's:
 only summing the replicas' bin counts (what the recording rules do) gives the PSI of all the predictions. The
 expected values are computed here independently, from the two prediction logs and the baseline file, with
-`promml.drift.psi`.
+`promml.stats.drift.psi`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from promml.baseline import load_baseline
 from promml.demo.data import generate
 from promml.demo.stack import Ports, Stack, StackConfig, Timings
-from promml.drift import psi
+from promml.stats.drift import psi
 
 pytestmark = pytest.mark.e2e
 

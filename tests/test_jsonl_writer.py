@@ -1,7 +1,7 @@
 import json
 import threading
 
-from promml.jsonl_writer import JsonlWriter, shared_writer
+from promml.instrumentation.jsonl_writer import JsonlWriter, shared_writer
 
 
 class Tally:

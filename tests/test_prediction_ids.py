@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 
-from promml.prediction_ids import format_ids, last_prediction_ids, next_call_ids
+from promml.instrumentation.prediction_ids import format_ids, last_prediction_ids, next_call_ids
 
 
 def test_one_row_and_batch_forms_never_collide() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promml.prediction_log import PredictionBatch
+from promml.instrumentation.prediction_log import PredictionBatch
+from promml.instrumentation.rows import RowShapeError
 from promml.records import parse_prediction, utc_timestamp
-from promml.rows import RowShapeError
 
 EPOCH = 1_790_000_000.25
 

@@ -293,7 +293,7 @@ def test_alerting_doc_lists_every_alert(repo_root: Path) -> None:
 
 def test_fleet_psi_rule_equals_the_exporters_formula(repo_root: Path) -> None:
     """The PSI the fleet rule is tested to give (prometheus/tests/fleet.yml) is drift.psi of the summed counts."""
-    from promml.drift import psi
+    from promml.stats.drift import psi
 
     cases = yaml.safe_load((repo_root / "prometheus" / "tests" / "fleet.yml").read_text())["tests"]
     [expected] = [

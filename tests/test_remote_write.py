@@ -69,7 +69,7 @@ REPLICAS = (
 )
 REFERENCE_RATIOS = (0.3, 0.4, 0.3)
 # The fleet's window: 40 / 80 / 80 rows against 0.3 / 0.4 / 0.3, so PSI = 0.1 ln 1.5 + 0 + 0.1 ln(4/3) = 0.1 ln 2
-# (promml.drift.psi gives the same); accuracy 100 right of 120 labelled. Each replica alone: PSI 0.063 and 0.456.
+# (promml.stats.drift.psi gives the same); accuracy 100 right of 120 labelled. Each replica alone: PSI 0.063 and 0.456.
 FLEET_EXPECTED = {
     "model_window_feature:ml_window_feature_bin_rows:psi": 0.1 * math.log(2),
     "model_window:ml_window_correct_rows:ratio": 100 / 120,

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promml.rows import RowShapeError, feature_rows, predictions_and_scores, row_count, snapshot_rows
+from promml.instrumentation.rows import RowShapeError, feature_rows, predictions_and_scores, row_count, snapshot_rows
 
 
 def test_one_row_batch_and_dataframe():

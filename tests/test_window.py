@@ -23,10 +23,10 @@ from promml.baseline import (
     build_baseline,
     parse_baseline,
 )
-from promml.drift import PSI_EPSILON
 from promml.exporter.config import ConfigError, WindowSpec
 from promml.exporter.window import LABEL_DELAY_BUCKETS, SlidingWindow, same_label
 from promml.records import Feedback, Prediction
+from promml.stats.drift import PSI_EPSILON
 
 REGIONS = ["north", "south", "east", "west"]
 

@@ -3,7 +3,7 @@
 # (predictions-<pid>.jsonl); /metrics merges the workers' counts. Run for example:
 #   PROMETHEUS_MULTIPROC_DIR=/tmp/promml-mp gunicorn -c exporter/demo/gunicorn.conf.py \
 #       'promml.demo.server:create_app(log_dir="/var/log/promml")'
-from promml.exposition import child_exit  # noqa: F401 - gunicorn reads the hook by name
+from promml.instrumentation.exposition import child_exit  # noqa: F401 - gunicorn reads the hook by name
 
 workers = 2
 bind = "127.0.0.1:8000"

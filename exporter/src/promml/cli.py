@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS = {
-    "baseline": ("promml.baseline", "build the drift baseline from training data (CSV)"),
+    "baseline": ("promml.baseline.builder", "build the drift baseline from training data (CSV)"),
     "exporter": ("promml.exporter.app", "run the sidecar exporter: logs in, drift and accuracy metrics out"),
     "demo": ("promml.demo.stack", "run the whole demo stack without Docker (Prometheus, Alertmanager, ...)"),
-    "demo-data": ("promml.demo.data", "write the demo's synthetic training data as CSV"),
+    "demo-data": ("promml.demo.training_data", "write the demo's synthetic training data as CSV"),
     "demo-server": ("promml.demo.server", "serve the demo model (Flask), instrumented with promml.monitor"),
     "demo-traffic": ("promml.demo.traffic", "send normal, then drifted traffic and delayed labels to the demo"),
     "demo-receiver": ("promml.demo.receiver", "show what Slack and PagerDuty would be sent (stand-in receiver)"),

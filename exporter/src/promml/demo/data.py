@@ -1,4 +1,5 @@
-"""`promml demo-data`: the demo's synthetic credit-risk data, generated locally so nothing is downloaded.
+"""The demo's synthetic credit-risk data, generated locally so nothing is downloaded (`promml demo-data` writes it
+as CSV: see `training_data`).
 
 Two worlds share one generator. The normal world is what the model is trained on. The drifted world is what a
 downturn looks like: incomes fall, debt ratios rise (covariate drift on `income` and `debt_ratio`, PSI well above
@@ -8,9 +9,6 @@ below 0.8. `age`, `num_accounts` and `region` keep their distribution, so they a
 
 from __future__ import annotations
 
-import argparse
-import csv
-import os
 from typing import Any
 
 import numpy as np
@@ -68,36 +66,3 @@ def generate(
         for a, i, d, c, r in zip(age, income, debt_ratio, accounts, region, strict=True)
     ]
     return rows, labels.tolist()
-
-
-def write_csv(
-    path: str | os.PathLike[str], n: int, seed: int, *, drift: bool = False, with_predictions: bool = False
-) -> None:
-    """Training data as CSV with a header: the features, then `label` (and `prediction`, `score` when asked)."""
-    rows, labels = generate(n, seed=seed, drift=drift)
-    outputs: list[dict[str, Any]] = [{} for _ in rows]
-    if with_predictions:
-        from .model import CreditRiskModel  # imported here: the model module trains on this module's data
-
-        outputs = CreditRiskModel().predict(rows)
-    with open(path, "w", newline="") as handle:
-        columns = [*FEATURES, TARGET, *((PREDICTION, SCORE) if with_predictions else ())]
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for row, label, output in zip(rows, labels, outputs, strict=True):
-            writer.writerow({**row, TARGET: label, **output})
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, metavar="CSV", help="where to write the data")
-    parser.add_argument("--rows", type=int, default=5000, help="number of rows (default 5000)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument("--drift", action="store_true", help="generate the drifted world instead of the normal one")
-    parser.add_argument("--with-predictions", action="store_true",
-                        help="add the demo model's `prediction` and `score` of each row (as the demo server answers)")
-
-
-def run(args: argparse.Namespace) -> int:
-    write_csv(args.out, args.rows, args.seed, drift=args.drift, with_predictions=args.with_predictions)
-    print(f"wrote {args.rows} rows to {args.out}")
-    return 0

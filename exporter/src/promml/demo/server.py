@@ -17,8 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 import promml
 
-from ..exposition import metrics_registry
 from ..http_server import serve
+from ..instrumentation.exposition import metrics_registry
 from . import data
 from .model import MODEL_NAME, MODEL_VERSION, CreditRiskModel, ImpossibleInput
 

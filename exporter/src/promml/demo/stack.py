@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from .. import baseline as baseline_builder
-from . import data
+from . import data, training_data
 
 DEMO_PAGERDUTY_KEY = "demo0000000000000000000000000000"
 SCRAPE_JOBS = ("prometheus", "alertmanager", "model-server", "promml-exporter")
@@ -187,7 +187,7 @@ def prepare_baseline(config: StackConfig) -> Path:
     data_dir = config.workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     csv_path = data_dir / "train.csv"
-    data.write_csv(csv_path, 5000, 42, with_predictions=True)
+    training_data.write_csv(csv_path, 5000, 42, with_predictions=True)
     columns = baseline_builder.load_csv_columns(csv_path)
     reference = baseline_builder.build_baseline(
         columns, categorical=data.CATEGORICAL_FEATURES, target=data.TARGET, prediction=data.PREDICTION,

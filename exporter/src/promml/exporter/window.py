@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..baseline import Baseline, CategoricalReference, NumericReference
-from ..drift import (
+from ..records import Feedback, Prediction
+from ..stats.drift import (
     chi_square_test,
     dataset_drift_share,
     jensen_shannon_distance,
@@ -33,7 +34,6 @@ from ..drift import (
     ks_statistic,
     psi,
 )
-from ..records import Feedback, Prediction
 from .checkpoint import LabelTotals
 from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, WRONG_TYPE, PredictionColumns, columns_of
 from .config import ConfigError, WindowSpec

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .instrument import LOG_DIR_ENV
+from ..records import feedback_record
 from .jsonl_writer import shared_writer
-from .records import feedback_record
+from .monitor import LOG_DIR_ENV
 
 FEEDBACK_FILE = "feedback.jsonl"
 

@@ -25,6 +25,6 @@ def metrics_registry(registry: CollectorRegistry = REGISTRY) -> CollectorRegistr
 
 
 def child_exit(_server: Any, worker: Any) -> None:
-    """gunicorn `child_exit` hook: `from promml.exposition import child_exit` in gunicorn.conf.py."""
+    """gunicorn `child_exit` hook: `from promml.instrumentation.exposition import child_exit` in gunicorn.conf.py."""
     if os.environ.get(MULTIPROCESS_ENV):
         multiprocess.mark_process_dead(worker.pid)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .baseline import (
+from .format import (
     CLASSIFICATION_MAX_LABELS,
     DEFAULT_BINS,
     DEFAULT_SAMPLE_SEED,

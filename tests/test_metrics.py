@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promml.instrument_metrics import MAX_CLASS_LABELS, OTHER_CLASS, bind_metrics
+from promml.instrumentation.metrics import MAX_CLASS_LABELS, OTHER_CLASS, bind_metrics
 
 
 def test_two_models_share_the_families_of_a_registry(registry):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .instrument import monitor
+from .monitor import monitor
 from .rows import RowShapeError
 
 

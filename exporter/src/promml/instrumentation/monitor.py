@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from .instrument_metrics import LATENCY_BUCKETS, SCORE_BUCKETS, BoundMetrics, bind_metrics
 from .jsonl_writer import JsonlWriter, shared_writer
+from .metrics import LATENCY_BUCKETS, SCORE_BUCKETS, BoundMetrics, bind_metrics
 from .prediction_ids import CallIds, next_call_ids
 from .prediction_log import PredictionBatch
 from .rows import predictions_and_scores, row_count, snapshot_rows

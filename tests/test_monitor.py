@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import promml
-from promml.jsonl_writer import shared_writer
+from promml.instrumentation.jsonl_writer import shared_writer
 from promml.records import parse_prediction
 
 LABELS = {"model_name": "m", "model_version": "1"}
@@ -295,7 +295,7 @@ def test_an_unwritable_log_dir_never_breaks_predict(kind, tmp_path, registry, ca
 
 
 def test_each_worker_process_gets_its_own_log_file(tmp_path, monkeypatch):
-    from promml.instrument import predictions_file
+    from promml.instrumentation.monitor import predictions_file
 
     assert predictions_file(tmp_path) == tmp_path / "predictions.jsonl"
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..records import prediction_record, utc_timestamp
 from .prediction_ids import CallIds, format_ids
-from .records import prediction_record, utc_timestamp
 from .rows import feature_rows
 
 

@@ -3,15 +3,14 @@
 Numeric features get quantile bins (equal shares of the training data, so every bin is informative) with open
 outer bins, so production values beyond the training range still land somewhere. Categorical features get their
 training categories plus one "unseen" bucket whose reference share is 0, so a new category shows up as drift.
-This module reads and validates baseline files (`load_baseline`, `parse_baseline`); `promml.baseline_builder`
-writes them (`build_baseline`, `save_baseline`, the `promml baseline` command), and its public names are
-importable from here too. The file format, its versions and their compatibility are documented in
+This module reads and validates baseline files (`load_baseline`, `parse_baseline`); `promml.baseline.builder`
+writes them (`build_baseline`, `save_baseline`, the `promml baseline` command). Both are importable from
+`promml.baseline`. The file format, its versions and their compatibility are documented in
 docs/baseline.md.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import numbers
@@ -44,21 +43,8 @@ PERFORMANCE_SOURCES = ("training", "validation")
 RATIO_SUM_TOLERANCE = 1e-6
 """Stored shares must sum to 1 within this; JSON round trips floats exactly, so only hand edits can miss it."""
 
-_BUILDER_NAMES = frozenset({
-    "build_baseline", "save_baseline", "load_csv_columns", "add_arguments", "run",
-    "reference_performance", "detect_task",
-})
-
-
 class BaselineError(ValueError):
     """Training data or a baseline file that cannot be used; the message names the column, feature or key."""
-
-
-def __getattr__(name: str) -> Any:
-    """The builder's public names, imported on first use: the builder imports this module, so not at the top."""
-    if name in _BUILDER_NAMES:
-        return getattr(importlib.import_module(".baseline_builder", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_number(value: Any) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import promml.baseline
-import promml.baseline_builder
+import promml.baseline.builder
 from promml.baseline import (
     BaselineError,
     build_baseline,
@@ -245,6 +245,6 @@ def test_performance_needs_a_task(format_2: dict[str, Any]) -> None:
 def test_the_builder_is_importable_from_here() -> None:
     for name in ("build_baseline", "save_baseline", "load_csv_columns", "add_arguments", "run", "detect_task",
                  "reference_performance"):
-        assert getattr(promml.baseline, name) is getattr(promml.baseline_builder, name)
+        assert getattr(promml.baseline, name) is getattr(promml.baseline.builder, name)
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         _ = promml.baseline.nothing

@@ -1,0 +1,1 @@
+"""What runs inside the model process: the `monitor` decorator, its Prometheus metrics and the prediction log."""
