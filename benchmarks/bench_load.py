@@ -121,7 +121,7 @@ def main() -> int:
         f"RSS after warm-up within {RSS_TOLERANCE:.0%} at the end": abs(rss[-1][1] - warm) <= RSS_TOLERANCE * warm,
     }
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; demo server (werkzeug, threaded), {args.clients} client threads")
+          f"Python {platform.python_version()}; demo server (waitress, 8 threads), {args.clients} client threads")
     print(f"{duration:.0f} s: {successes:,} ok responses ({successes / duration:,.0f}/s), {errors} failed requests")
     print(f"ml_predictions_total {predicted:,.0f}; log: {outcomes}; {lines:,} lines in the file")
     print("RSS MiB over time: " + ", ".join(f"{at:.0f}s {bytes_ / 2**20:.1f}" for at, bytes_ in rss))

@@ -31,7 +31,8 @@ PROMML_SERVICES = (
     "baseline", *(f"{role}-{replica}" for role in ("model-server", "exporter", "traffic") for replica in REPLICAS),
     "receiver",
 )
-ONE_SHOT_SERVICES = {"baseline"}
+ONE_SHOT_SERVICES = {"baseline", "grafana-password"}
+GRAFANA_PASSWORD_FILE = "/var/lib/grafana/admin-password"
 PAGERDUTY_URL = "http://receiver:9096/pagerduty/v2/enqueue"
 
 
@@ -111,10 +112,9 @@ def test_config_is_valid_with_the_admin_password(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
 
 
-def test_config_fails_without_the_admin_password(tmp_path: Path) -> None:
-    result = docker_compose(tmp_path, environment_without_password())
-    assert result.returncode != 0
-    assert "set GRAFANA_ADMIN_PASSWORD" in result.stderr
+def test_config_is_valid_with_no_environment_at_all(tmp_path: Path) -> None:
+    result = docker_compose(tmp_path, {"PATH": os.environ["PATH"]})
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
@@ -125,6 +125,7 @@ def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
         "prometheus": "prom/prometheus:v2.42.0",
         "alertmanager": "prom/alertmanager:v0.25.0",
         "grafana": images["grafana"],
+        "grafana-password": images["grafana"],  # Grafana's image and user, so the password file is Grafana's
     }
     assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"])
     assert all(services[name]["build"] == "./exporter" for name in PROMML_SERVICES)
@@ -174,11 +175,60 @@ def test_every_service_runs_as_a_non_root_user(services: dict[str, dict[str, Any
     }
 
 
-def test_grafana_admin_needs_a_password_and_visitors_only_view(services: dict[str, dict[str, Any]]) -> None:
-    environment = services["grafana"]["environment"]
-    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}"
+def test_grafana_admin_password_comes_from_the_one_shot_and_visitors_only_view(
+    services: dict[str, dict[str, Any]]
+) -> None:
+    grafana, password = services["grafana"], services["grafana-password"]
+    environment = grafana["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in environment  # the image refuses it next to the _FILE variable
+    assert environment["GF_SECURITY_ADMIN_PASSWORD__FILE"] == GRAFANA_PASSWORD_FILE
     assert (environment["GF_AUTH_ANONYMOUS_ENABLED"], environment["GF_AUTH_ANONYMOUS_ORG_ROLE"]) == ("true", "Viewer")
     assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert grafana["depends_on"]["grafana-password"] == {"condition": "service_completed_successfully"}
+    # the one-shot writes the file into the very volume Grafana reads it from, as Grafana's user
+    data_dir = volume_target(grafana, "grafana-data")
+    assert volume_target(password, "grafana-data") == data_dir == str(Path(GRAFANA_PASSWORD_FILE).parent)
+    assert password["user"] == grafana["user"]
+    assert password["environment"] == {"GRAFANA_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD:-}"}
+    (script,) = password["command"]
+    assert GRAFANA_PASSWORD_FILE in script
+
+
+def run_password_script(services: dict[str, dict[str, Any]], file: Path, password: str | None) -> str:
+    """The grafana-password service's script, run here with its file at `file`; returns what it printed."""
+    (script,) = services["grafana-password"]["command"]
+    local = script.replace("$$", "$").replace(GRAFANA_PASSWORD_FILE, str(file))
+    env = {"PATH": os.environ["PATH"], **({"GRAFANA_ADMIN_PASSWORD": password} if password is not None else {})}
+    result = subprocess.run(["/bin/sh", "-c", local], env=env, capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    return result.stdout
+
+
+def test_grafana_password_is_generated_once_and_kept(services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    file = tmp_path / "admin-password"
+    printed = run_password_script(services, file, None)
+    generated = file.read_text()
+    assert re.fullmatch(r"[A-Za-z0-9]{24}", generated)
+    assert file.stat().st_mode & 0o777 == 0o600
+    assert printed.splitlines() == [
+        "Grafana admin password: generated",
+        f"log in to http://127.0.0.1:3000 as admin; the password: docker compose exec grafana cat {file}",
+    ]
+    assert generated not in printed  # the logs say where the password is, not what it is
+    assert run_password_script(services, file, "").startswith("Grafana admin password: kept from an earlier start")
+    assert file.read_text() == generated
+    other = tmp_path / "other"
+    run_password_script(services, other, None)
+    assert other.read_text() != generated
+
+
+def test_a_set_grafana_admin_password_wins(services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    file = tmp_path / "admin-password"
+    run_password_script(services, file, None)
+    printed = run_password_script(services, file, "s3cret with spaces & 'quotes'")
+    assert printed.startswith("Grafana admin password: taken from GRAFANA_ADMIN_PASSWORD\n")
+    assert file.read_text() == "s3cret with spaces & 'quotes'"
+    assert file.stat().st_mode & 0o777 == 0o600
 
 
 def test_every_mounted_path_exists(services: dict[str, dict[str, Any]]) -> None:

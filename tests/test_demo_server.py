@@ -9,6 +9,7 @@ import pytest
 
 from promml.demo.model import CreditRiskModel
 from promml.demo.server import MAX_BATCH_ROWS, create_app
+from promml.http_server import DEFAULT_LIMITS
 from promml.instrumentation.jsonl_writer import shared_writer
 from promml.records import parse_feedback, parse_prediction
 
@@ -70,7 +71,11 @@ def test_batch_prediction(client, model, registry, tmp_path):
 
 BAD_REQUESTS = [
     ("invalid_json", "not json", "the request body must be JSON"),
-    ("invalid_json", "null", "the request body must be JSON"),
+    ("invalid_json", "null", "the request body must be JSON, not null"),
+    ("invalid_json", "", "the request body must be JSON, and it is empty"),
+    ("invalid_json", "[" * 100_000 + "]" * 100_000, "the request body must be JSON nested less deeply"),
+    ("invalid_json", '{"instances": ' + "[" * 5000 + "]" * 5000 + "}", "the request body must be JSON nested less"),
+    ("invalid_json", b'{"age": "\xff"}', "the request body must be UTF-8 JSON: invalid byte at offset 9"),
     ("missing_feature", {"age": 30}, "missing feature(s): income, debt_ratio, num_accounts, region"),
     ("unknown_feature", {**ROW, "zip": "123", "colour": "red"}, "unknown feature(s): colour, zip"),
     ("invalid_type", {**ROW, "age": "41"}, "feature 'age' must be a finite number, got '41'"),
@@ -88,7 +93,7 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize(("reason", "body", "message"), BAD_REQUESTS)
 def test_bad_predict_requests_are_400_and_counted(client, registry, reason, body, message):
-    kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+    kwargs = {"data": body} if isinstance(body, str | bytes) else {"json": body}
     response = client.post("/predict", **kwargs)
     assert response.status_code == 400
     answer = response.get_json()
@@ -97,6 +102,16 @@ def test_bad_predict_requests_are_400_and_counted(client, registry, reason, body
     assert sample(registry, "ml_invalid_requests_total", reason=reason) == 1
     assert sample(registry, "ml_predictions_total") == 0
     assert sample(registry, "ml_prediction_latency_seconds_count") == 0  # the model was never called
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(client, registry):
+    limit = DEFAULT_LIMITS.max_body_bytes
+    response = client.post("/predict", data=b" " * (limit + 1))
+    assert response.status_code == 413
+    assert response.get_json() == {"error": f"the request body is over the limit of {limit} bytes",
+                                   "reason": "too_large"}
+    assert sample(registry, "ml_prediction_latency_seconds_count") == 0
+    assert client.post("/predict", data=json.dumps(ROW) + " " * (limit - len(json.dumps(ROW)))).status_code == 200
 
 
 def test_integer_too_large_for_a_float_is_an_invalid_type(client, registry):
@@ -109,7 +124,7 @@ def test_integer_too_large_for_a_float_is_an_invalid_type(client, registry):
 
 def test_every_rejection_counts_under_its_own_reason(client, registry):
     for _, body, _ in BAD_REQUESTS:
-        client.post("/predict", **({"data": body} if isinstance(body, str) else {"json": body}))
+        client.post("/predict", **({"data": body} if isinstance(body, str | bytes) else {"json": body}))
     expected = Counter(reason for reason, _, _ in BAD_REQUESTS)
     counted = {reason: sample(registry, "ml_invalid_requests_total", reason=reason) for reason in expected}
     assert counted == expected

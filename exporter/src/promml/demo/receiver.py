@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from ..http_server import serve
+from ..http_server import BadJson, limit_body, read_json, serve
 
 MAX_MESSAGES = 1000
 """Messages kept; older ones are dropped, so a long-running demo holds bounded memory."""
@@ -85,11 +85,18 @@ class MessageStore:
 
 def create_app(store: MessageStore | None = None) -> Flask:
     store = store if store is not None else MessageStore()
-    app = Flask("promml.demo.receiver")
+    app = limit_body(Flask("promml.demo.receiver"))
+
+    def json_or_none() -> Any:
+        """The body as JSON, or None for a body that is not (judged as the real service judges a non-object)."""
+        try:
+            return read_json(request)
+        except BadJson:
+            return None
 
     @app.post("/slack/<path:hook>")
     def slack(hook: str) -> Any:
-        body = request.get_json(force=True, silent=True)
+        body = json_or_none()
         errors = slack_errors(body)
         if errors:
             return Response(errors[0], status=400, mimetype="text/plain")
@@ -98,7 +105,7 @@ def create_app(store: MessageStore | None = None) -> Flask:
 
     @app.post("/pagerduty/v2/enqueue")
     def pagerduty() -> Any:
-        event = request.get_json(force=True, silent=True)
+        event = json_or_none()
         errors = pagerduty_errors(event)
         if errors:
             return jsonify(status="invalid event", message="Event object is invalid", errors=errors), 400

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 import promml
 
-from ..http_server import serve
+from ..http_server import BadJson, limit_body, read_json, serve
 from ..instrumentation.exposition import metrics_registry
 from . import data
 from .model import MODEL_NAME, MODEL_VERSION, CreditRiskModel, ImpossibleInput
@@ -88,17 +88,25 @@ def create_app(
         "ml_invalid_requests", "Requests rejected with a 400, by reason.",
         ["model_name", "model_version", "reason"], registry=registry,
     )
-    app = Flask("promml.demo")
+    app = limit_body(Flask("promml.demo"))
 
     def reject(reason: str, message: str) -> tuple[Response, int]:
         invalid_requests.labels(MODEL_NAME, MODEL_VERSION, reason).inc()
         return jsonify(error=message, reason=reason), 400
 
     def json_body() -> Any:
-        body = request.get_json(force=True, silent=True)
+        try:
+            body = read_json(request)
+        except BadJson as error:
+            raise BadRequest(error.reason, str(error)) from None
         if body is None:
-            raise BadRequest("invalid_json", "the request body must be JSON")
+            raise BadRequest("invalid_json", "the request body must be JSON, not null")
         return body
+
+    @app.errorhandler(413)
+    def too_large(_error: Exception) -> tuple[Response, int]:
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return jsonify(error=f"the request body is over the limit of {limit} bytes", reason="too_large"), 413
 
     @app.post("/predict")
     def predict_endpoint() -> Any:

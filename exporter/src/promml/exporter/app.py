@@ -16,7 +16,7 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from ..baseline import load_baseline
-from ..http_server import serve
+from ..http_server import limit_body, serve
 from .collector import ExporterCollector
 from .config import ConfigError, load_config
 from .service import ExporterService
@@ -26,7 +26,7 @@ def create_app(service: ExporterService) -> Flask:
     """The Flask app serving one exporter service's metrics and health."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(ExporterCollector(service))
-    app = Flask("promml.exporter")
+    app = limit_body(Flask("promml.exporter"))
 
     @app.get("/metrics")
     def metrics() -> Response:
