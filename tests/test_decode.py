@@ -27,6 +27,7 @@ UNDECIDED = [
     b'{"prediction_id": "a", "timestamp": "2026-11-22T14:03:02.000000Z", "model_name": "m", "model_version": "1",'
     b' "features": {"a": NaN}, "prediction": 1}',
     line(features={"a": 10**400}), line(features={"a": 2**70}),
+    line(features={"region": "\ud800"}), line(features={"\udfff": 1.0}), line(prediction_id="\ud800"),
 ]
 
 

@@ -144,3 +144,42 @@ def test_a_valid_baseline_file_passes_the_same_checks(tmp_path):
     loaded = load_config(write_config(tmp_path, "baseline.json"))
     assert loaded.baseline == tmp_path / "baseline.json"
     assert list(load_baseline(loaded.baseline).numeric) == ["x"]
+
+
+def _record(prediction_id: str, features: str) -> bytes:
+    return (f'{{"prediction_id":"{prediction_id}","timestamp":"2023-11-14T22:13:10.000000Z","model_name":"m",'
+            f'"model_version":"1","features":{features},"prediction":1}}\n').encode()
+
+
+def test_a_lone_surrogate_in_a_record_is_rejected_and_metrics_stay_served(tmp_path):
+    """`"region": "\\ud800"` is valid JSON but has no UTF-8 form: as a segment label or an unknown feature name it
+    would make every scrape fail. The line is rejected and counted; /metrics serves the rest."""
+    baseline = parse_baseline(build_baseline({"x": [float(i) for i in range(100)],
+                                              "region": ["north", "south"] * 50}))
+    log = tmp_path / "predictions.jsonl"
+    log.write_bytes(_record("a", '{"x":1.0,"region":"\\ud800"}') + _record("b", '{"x":1.0,"\\udfff":2}')
+                    + _record("c", '{"x":1.0,"region":"north"}') + _record("d", '{"x":1.0,"region":"\\ud83d\\ude00"}'))
+    config = ExporterConfig(model_name="m", model_version="1", baseline=tmp_path / "baseline.json",
+                            prediction_logs=(str(log),), feedback_logs=(), window_seconds=300.0, slot_seconds=10.0,
+                            segments=("region",))
+    service = ExporterService(config, baseline, clock=lambda: START)
+    service.read_logs()
+    service.recompute()
+    samples = scrape(create_app(service).test_client())
+    model = (("model_name", "m"), ("model_version", "1"))
+    assert samples[("ml_exporter_records_total", (("log", "predictions"), *model, ("status", "invalid_text")))] == 2
+    assert samples[("ml_exporter_records_total", (("log", "predictions"), *model, ("status", "ok")))] == 2
+    assert samples[("ml_window_predictions", model)] == 2.0  # the emoji (a valid surrogate pair) is kept
+
+
+def test_a_family_that_cannot_be_written_is_dropped_and_counted(service):
+    service.recompute()
+    snapshot = service.published.snapshot
+    snapshot.drift["\ud800"] = 0.5  # a name with no UTF-8 form, however it got there
+    client = create_app(service).test_client()
+    for expected in (1.0, 2.0):
+        samples = scrape(client)
+        model = (("model_name", "m"), ("model_version", "1"))
+        assert samples[("ml_exporter_exposition_errors_total", (("family", "ml_drift_score"), *model))] == expected
+        assert samples[("ml_window_predictions", model)] == 0.0
+        assert not any(name == "ml_drift_score" for name, _ in samples)

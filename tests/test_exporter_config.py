@@ -126,3 +126,14 @@ def test_segments_and_their_defaults():
     config = parse_config({**MINIMAL, "segments": ["region", "age"], "max_segment_values": 5, "min_segment_rows": 100})
     assert (config.segments, config.max_segment_values, config.min_segment_rows) == (("region", "age"), 5, 100)
     assert parse_config({**MINIMAL, "segments": "region"}).segments == ("region",)
+
+
+def test_text_with_no_utf8_form_is_rejected(tmp_path):
+    """YAML's surrogate escapes give lone surrogates (PyYAML keeps even a pair as two halves): as a label they
+    would make every scrape fail."""
+    path = tmp_path / "exporter.yml"
+    for text, where in (('model_name: "\\ud800"', "model_name"), ('windows: [{name: "\\ud83d\\ude00", seconds: 60}]',
+                                                                    "windows[0].name")):
+        path.write_text(f"model_version: '1'\nbaseline: b.json\nprediction_logs: p.jsonl\n{text}\n")
+        with pytest.raises(ConfigError, match=rf"^{where.replace('[', '.').replace(']', '.')}: text .* has no UTF-8"):
+            load_config(path)

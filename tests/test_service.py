@@ -16,7 +16,14 @@ from promml.baseline import build_baseline, parse_baseline
 from promml.exporter.checkpoint import load_checkpoint
 from promml.exporter.config import ExporterConfig
 from promml.exporter.service import ExporterService, parse_line
-from promml.records import PREDICTION_FIELDS, feedback_record, parse_prediction, prediction_record
+from promml.records import (
+    FEEDBACK_FIELDS,
+    PREDICTION_FIELDS,
+    feedback_record,
+    parse_feedback,
+    parse_prediction,
+    prediction_record,
+)
 
 START = 1_700_000_000.0
 
@@ -247,10 +254,20 @@ def with_field(key: str, value) -> bytes:
         (VALID.replace('"score": 0.9', '"score": 1e999').encode(), "non_finite"),  # parses as inf
         (VALID.replace('"x": 0.0', '"x": 1' + "0" * 400).encode(), "non_finite"),  # no float holds it
         (VALID.replace('"prediction": 1', '"prediction": NaN').encode(), "non_finite"),
+        (with_field("features", {"x": "\ud800"}), "invalid_text"),  # a lone surrogate: no UTF-8 form
+        (with_field("features", {"\udc00": 1}), "invalid_text"),
+        (with_field("prediction_id", "\ud800"), "invalid_text"),
+        (with_field("features", {"x": "\ud83d\ude00"}), "ok"),  # a valid pair is one character
+        (with_field("features", {"x": "\\ud800"}), "ok"),  # an escaped backslash, then text
     ],
 )
 def test_each_bad_line_has_its_reason(line, status):
     assert parse_line(line, parse_prediction, PREDICTION_FIELDS)[0] == status
+
+
+def test_a_label_with_no_utf8_form_is_invalid_text():
+    line = json.dumps(feedback_record("\udbff", START, "\ud800")).encode()
+    assert parse_line(line, parse_feedback, FEEDBACK_FIELDS) == ("invalid_text", None)
 
 
 def test_a_second_label_for_the_same_prediction_is_a_duplicate(tmp_path, baseline):

@@ -6,7 +6,9 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +19,25 @@ FEEDBACK_FIELDS = ("prediction_id", "timestamp", "label")
 
 class InvalidRecord(ValueError):
     """A log record that does not follow the format; the message says which field and why."""
+
+
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
+"""A JSON escape of a UTF-16 surrogate (`\\ud800`..`\\udfff`). Raw bytes of a line are UTF-8 checked when decoded,
+so an escape is the only way text with no UTF-8 form (a lone surrogate) gets in; lines without one need no check."""
+
+
+def has_unencodable_text(line: bytes, decoded: Any) -> bool:
+    """Does a decoded line hold a string (a key or a value) with no UTF-8 form, such as a lone surrogate?
+
+    Why: JSON accepts `"\\ud800"`, but such text cannot be written as a metric label (every scrape would fail) nor
+    saved to a UTF-8 file. A valid surrogate pair (`"\\ud83d\\ude00"`) decodes to one character and passes."""
+    if SURROGATE_ESCAPE.search(line) is None:
+        return False
+    try:
+        json.dumps(decoded, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 _last_second: tuple[int, str] = (-1, "")

@@ -13,24 +13,25 @@ import sys
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..baseline import load_baseline
 from ..http_server import limit_body, serve
-from .collector import ExporterCollector
+from .collector import MODEL_LABELS, ExporterCollector
 from .config import ConfigError, load_config
+from .safe_exposition import SafeExposition
 from .service import ExporterService
 
 
 def create_app(service: ExporterService) -> Flask:
     """The Flask app serving one exporter service's metrics and health."""
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(ExporterCollector(service))
+    exposition = SafeExposition(ExporterCollector(service), MODEL_LABELS,
+                                (service.config.model_name, service.config.model_version))
     app = limit_body(Flask("promml.exporter"))
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(exposition.render(), mimetype=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> Any:

@@ -219,10 +219,29 @@ def _segments(raw: dict[str, Any]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _check_text(value: Any, where: str) -> None:
+    """Every key and string has a UTF-8 form. YAML's `"\\ud800"` escape gives a lone surrogate, which as a label
+    (model_name, a window name) would make every scrape fail; PyYAML keeps even a pair as two lone halves."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"{where or 'the configuration'}: text {value!r} has no UTF-8 form (a surrogate "
+                              f"escape); write the character itself") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_text(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{where}[{index}]")
+
+
 def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
     """Validate a decoded YAML document; relative paths are resolved against `base_dir` (the file's folder)."""
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a YAML mapping of key: value")
+    _check_text(raw, "")
     for key in raw:
         if key not in _KNOWN:
             raise ConfigError(_unknown_key_message(key, _KNOWN))

@@ -3,8 +3,8 @@
 Why: decoding and validating each record in Python costs several times what parsing the JSON does. This is the
 second of the exporter's three readers: it reads what the compiled scanner (`scan.py`) left (features the baseline
 does not have, text in a numeric feature, escapes, another model), or everything when the scanner is not built.
-Anything it cannot decide (a malformed line, NaN, a naive timestamp, an empty id) is left to `parse_line`, which
-gives the exact reason, so every path counts every line the same way.
+Anything it cannot decide (a malformed line, NaN, a naive timestamp, an empty id, an escaped surrogate) is left to
+`parse_line`, which gives the exact reason, so every path counts every line the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated
 
 import msgspec
 
-from ..records import Prediction
+from ..records import SURROGATE_ESCAPE, Prediction
 
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """Larger integers are rare and may not fit a float: they take the exact path, which judges them."""
@@ -54,8 +54,12 @@ def decode_predictions(lines: list[bytes]) -> list[Prediction | None]:
     """One entry per line: its Prediction, or None where the line needs `parse_line` to say what is wrong."""
     if not lines:
         return []
+    batch = b"[" + b",".join(lines) + b"]"
+    if SURROGATE_ESCAPE.search(batch) is not None:  # text that may have no UTF-8 form: parse_line judges it
+        return [None if SURROGATE_ESCAPE.search(line) else result
+                for line, result in zip(lines, decode_predictions_one_by_one(lines), strict=True)]
     try:
-        records: list[_PredictionRecord | None] = list(_MANY.decode(b"[" + b",".join(lines) + b"]"))
+        records: list[_PredictionRecord | None] = list(_MANY.decode(batch))
     except msgspec.DecodeError:  # some line is bad (or two lines glued into one value): decide line by line
         records = []
         for line in lines:

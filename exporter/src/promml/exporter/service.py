@@ -32,6 +32,7 @@ from ..records import (
     Feedback,
     InvalidRecord,
     Prediction,
+    has_unencodable_text,
     parse_feedback,
     parse_prediction,
     parse_timestamp,
@@ -104,13 +105,16 @@ def invalid_reason(decoded: Any, fields: tuple[str, ...]) -> str:
 
 
 def parse_line(line: bytes, parse: Callable[[Any], Any], fields: tuple[str, ...]) -> tuple[str, Any]:
-    """(status, record): `ok` and the parsed record, or the reason the line is skipped and None. Never raises for
-    any input: a bad line is a counted reason, not an error. (Prediction lines go through `decode_predictions`
-    first; this is the exact, slower path for what it cannot decide, and for feedback.)"""
+    """(status, record): `ok` and the parsed record, or the reason the line is skipped and None (`invalid_text`
+    for text with no UTF-8 form). Never raises for any input: a bad line is a counted reason, not an error.
+    (Prediction lines go through `decode_predictions` first; this is the exact, slower path for what it cannot
+    decide, and for feedback.)"""
     try:
         decoded = json.loads(line)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep to decode
         return "invalid_json", None
+    if has_unencodable_text(line, decoded):  # would poison every scrape as a label (a lone surrogate escape)
+        return "invalid_text", None
     try:
         return "ok", parse(decoded)
     except (ValueError, TypeError, OverflowError):  # InvalidRecord, or a value the parser could not even judge
