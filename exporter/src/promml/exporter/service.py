@@ -61,6 +61,10 @@ MARKS_PER_WINDOW = 32
 it needs to."""
 
 
+FollowerFactory = Callable[[tuple[str, ...]], LogFollower]
+"""Makes the reader of one log's files from their patterns: `LogFollower`, or one that stops at a simulated time."""
+
+
 @dataclass(frozen=True)
 class Published:
     """What a scrape sees: the last snapshots (`snapshot` is the primary window's) and when they were computed.
@@ -124,10 +128,16 @@ def parse_line(line: bytes, parse: Callable[[Any], Any], fields: tuple[str, ...]
 class ExporterService:
     """Owns the followers, the window and the record counters; `step()` does one round of work."""
 
-    def __init__(self, config: ExporterConfig, baseline: Baseline, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: ExporterConfig, baseline: Baseline, clock: Callable[[], float] = time.time, *,
+        monotonic: Callable[[], float] = time.monotonic, follower: FollowerFactory = LogFollower,
+    ) -> None:
+        """`clock` stamps the windows and the metrics; `monotonic` paces recomputes and health. A backtest passes
+        a simulated time for both, and a `follower` that reads only the lines stamped up to that time."""
         self.config = config
         self.baseline = baseline
         self.clock = clock
+        self.monotonic = monotonic
         self.window = SlidingWindow(
             baseline,
             windows=config.windows,
@@ -142,8 +152,8 @@ class ExporterService:
         )
         self.baseline_created_at = _epoch_or_none(getattr(baseline, "created_at", None))
         self.newest_record: dict[str, float] = {}  # log -> newest record timestamp read
-        self._predictions = LogFollower(config.prediction_logs)
-        self._feedback = LogFollower(config.feedback_logs)
+        self._predictions = follower(config.prediction_logs)
+        self._feedback = follower(config.feedback_logs)
         self.record_counts: Counter[tuple[str, str]] = Counter()
         # prediction_id -> label time, to tell a duplicate label from an unknown one; oldest first (see window.py
         # on why an OrderedDict)
@@ -347,12 +357,12 @@ class ExporterService:
             logs_readable=_readable(self.config.prediction_logs, self.config.feedback_logs),
             baseline_age_seconds=None if self.baseline_created_at is None else now - self.baseline_created_at,
         )
-        self._last_recompute = time.monotonic()
+        self._last_recompute = self.monotonic()
 
     def step(self) -> None:
         """One round: read the logs; recompute and save the checkpoint when the interval has passed."""
         self.read_logs()
-        if time.monotonic() - self._last_recompute >= self.config.recompute_interval_seconds:
+        if self.monotonic() - self._last_recompute >= self.config.recompute_interval_seconds:
             self.recompute()
             self.save_checkpoint()
 
@@ -393,7 +403,7 @@ class ExporterService:
         """Alive and recomputing: the loop runs and the last recompute is at most three intervals old."""
         if self._thread is None or not self._thread.is_alive():
             return False
-        return time.monotonic() - self._last_recompute <= 3 * self.config.recompute_interval_seconds + 1
+        return self.monotonic() - self._last_recompute <= 3 * self.config.recompute_interval_seconds + 1
 
 
 def _epoch_or_none(text: str | None) -> float | None:
