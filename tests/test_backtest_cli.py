@@ -13,7 +13,7 @@ from scipy.stats import norm
 from promml.backtest.report import rfc3339
 from promml.baseline import load_baseline
 from promml.cli import main
-from promml.drift import PSI_EPSILON
+from promml.stats.drift import PSI_EPSILON
 
 SHIFT_AT = 1800.0
 SHIFT = 3.0

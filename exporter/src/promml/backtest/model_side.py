@@ -20,7 +20,7 @@ import numpy as np
 from prometheus_client.utils import floatToGoString
 
 from .._version import __version__
-from ..instrument_metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS, MAX_CLASS_LABELS, OTHER_CLASS, SCORE_BUCKETS
+from ..instrumentation.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS, MAX_CLASS_LABELS, OTHER_CLASS, SCORE_BUCKETS
 from .scenario import Scenario
 
 Z95 = 1.6448536269514722
