@@ -18,6 +18,10 @@ class RowShapeError(ValueError):
     """The call's input or output has a shape promml cannot read without an `inputs=`/`outputs=` callable."""
 
 
+_PLAIN_TYPES = frozenset({int, float, str, bool, type(None)})
+"""Types that need no conversion: checked first, since `_plain`'s attribute probes cost more than the check."""
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars become Python scalars so records serialise as JSON numbers."""
     item = getattr(value, "item", None)
@@ -33,6 +37,8 @@ def _is_frame(data: Any) -> bool:
 
 def row_count(data: Any) -> int:
     """Rows in one row (a mapping), a batch (a sequence of mappings), a DataFrame, or a 1-D/2-D numpy array."""
+    if type(data) is dict:  # the online-serving case, before the slower abstract-class checks
+        return 1
     if isinstance(data, Mapping):
         return 1
     if isinstance(data, np.ndarray):
@@ -104,11 +110,14 @@ def predictions_and_scores(result: Any, n_rows: int) -> tuple[list[Any], list[fl
     sequence or 1-D array of plain predictions; a single plain prediction for one row. Scores are None when the
     result carries none.
     """
-    if isinstance(result, Mapping) and n_rows == 1:  # the common one-row case, kept short
+    if n_rows == 1 and (type(result) is dict or isinstance(result, Mapping)):  # the common one-row case, kept short
         if "prediction" not in result:
             raise RowShapeError("a result dict must have a 'prediction' key (and may have 'score')")
         score = result.get("score")
-        return [_plain(result["prediction"])], [None if score is None else float(score)]
+        prediction = result["prediction"]
+        if type(prediction) not in _PLAIN_TYPES:
+            prediction = _plain(prediction)
+        return [prediction], [None if score is None else float(score)]
     if isinstance(result, Mapping):
         items: list[Any] = [result]
     elif isinstance(result, Sequence) and not isinstance(result, str | bytes):
