@@ -1,5 +1,10 @@
 import json
+import math
 import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from promml.instrumentation.jsonl_writer import JsonlWriter, shared_writer
 
@@ -115,3 +120,78 @@ def test_a_record_that_cannot_be_rendered_fails_its_batch_only(tmp_path):
     assert (written.count, failed.count) == (1, 2)
     assert [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()] == [{"ok": 1}]
     writer.close()
+
+
+def strict_loads(line: str):
+    """json.loads that refuses the NaN and Infinity tokens, as every strict JSON reader does."""
+
+    def refuse(token: str):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_nan_none_and_infinities_are_written_as_null(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    writer = JsonlWriter(tmp_path / "log.jsonl")
+    record = {"features": {"a": float("nan"), "b": float("inf"), "c": -float("inf"), "d": None, "e": 1.5,
+                           "f": np.float32("nan"), "g": pd.NA, "h": np.float64(2.25)},
+              "prediction": float("nan"), "score": float("inf")}
+    writer.submit([record, {"features": {"a": 1.0}}])
+    writer.flush()
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert "NaN" not in lines[0] and "Infinity" not in lines[0]
+    assert [strict_loads(line) for line in lines] == [
+        {"features": {"a": None, "b": None, "c": None, "d": None, "e": 1.5, "f": None, "g": None, "h": 2.25},
+         "prediction": None, "score": None},
+        {"features": {"a": 1.0}},
+    ]
+    writer.close()
+
+
+JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.floats(allow_nan=True, allow_infinity=True, width=32).map(lambda x: __import__("numpy").float32(x)),
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def finite_only(value):
+    """The reference: what a record reads as once every non-finite number is null (numpy scalars as Python's)."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_only(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite_only(item) for item in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def one_writer(tmp_path_factory):
+    """One writer for every example: what is tested is the rendering, not the thread's start and stop."""
+    writer = JsonlWriter(tmp_path_factory.mktemp("log") / "log.jsonl")
+    yield writer
+    writer.close()
+
+
+@given(records=st.lists(st.dictionaries(st.text(max_size=6), JSON_VALUES, max_size=5), min_size=1, max_size=5))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_writer_never_writes_a_line_a_strict_parser_refuses(one_writer, records):
+    start = one_writer.path.stat().st_size if one_writer.path.exists() else 0
+    written = Tally()
+    one_writer.submit(records, written)
+    one_writer.flush()
+    with open(one_writer.path, "rb") as handle:
+        handle.seek(start)
+        lines = handle.read().decode("utf-8").splitlines()
+    assert written.count == len(records) == len(lines)
+    assert [strict_loads(line) for line in lines] == [finite_only(record) for record in records]

@@ -108,3 +108,16 @@ def test_parse_timestamp_equals_datetime_for_the_written_form_and_others():
     for bad in ["2026-13-22T14:03:02.123456Z", "2026-11-22T14:03:02.12345aZ", "2026-11-22 14:03:02"]:
         with pytest.raises(InvalidRecord):
             parse_timestamp(bad)
+
+
+def test_json_value_makes_every_non_finite_or_missing_value_null():
+    import numpy as np
+    import pandas as pd
+
+    from promml.records import json_value
+
+    value = {"a": [1.5, float("nan"), (float("inf"), -float("inf"))], "b": np.float32("nan"), "c": np.int64(3),
+             "d": pd.NA, "e": pd.NaT, "f": np.array([1.0, np.inf]), "g": "NaN", "h": True, "i": None}
+    assert json_value(value) == {"a": [1.5, None, [None, None]], "b": None, "c": 3, "d": None, "e": None,
+                                 "f": [1.0, None], "g": "NaN", "h": True, "i": None}
+    assert type(json_value(value)["c"]) is int

@@ -11,11 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
+import promml
 from promml.baseline import build_baseline, parse_baseline
+from promml.exporter import scan
 from promml.exporter.checkpoint import load_checkpoint
 from promml.exporter.config import ExporterConfig
 from promml.exporter.service import ExporterService, parse_line
+from promml.instrumentation.jsonl_writer import shared_writer
 from promml.records import (
     FEEDBACK_FIELDS,
     PREDICTION_FIELDS,
@@ -449,3 +453,45 @@ def test_log_lag_unread_bytes_and_baseline_age(tmp_path, baseline):
     assert published.unread_bytes == {"predictions": len(json.dumps(predicted("p3", START))) + 1, "feedback": 0}
     assert published.baseline_age_seconds == START + 3 - 1_699_999_200.0
     assert published.logs_readable is True
+
+
+@pytest.mark.parametrize("scanner", [True, False], ids=["compiled scanner", "exact decoder"])
+def test_null_is_missing_for_its_feature_and_the_row_is_kept(tmp_path, baseline, monkeypatch, scanner):
+    """A null counts as missing for its own feature only; the row, its prediction and its label are kept.
+
+    Lines of the baseline's exact features go to the compiled scanner; one with an extra feature goes to the exact
+    decoder, so both readers see nulls here (and, without the scanner, the decoder sees every line)."""
+    if not scanner:
+        monkeypatch.setattr(scan, "_scan", None)
+    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(START))
+    rows = [({"x": None, "region": "a"}, 1), ({"x": 0.5, "region": None}, 1), ({"x": None, "region": None}, 0),
+            ({"x": 0.1, "region": "b"}, 1), ({"x": None, "region": "a", "extra": None}, 1)]
+    append(tmp_path / "predictions.jsonl",
+           *(prediction_record(f"p{i}", START - 1, "m", "1", features, label, None)
+             for i, (features, label) in enumerate(rows)))
+    append(tmp_path / "feedback.jsonl", *(feedback_record(f"p{i}", START, 1) for i in range(len(rows))))
+    service.read_logs()
+    service.recompute()
+    snapshot = service.published.snapshot
+    assert dict(service.record_counts) == {("predictions", "ok"): 5, ("predictions", "oversized"): 0,
+                                           ("feedback", "ok"): 5, ("feedback", "oversized"): 0}
+    assert snapshot.predictions == 5 and snapshot.labeled == 5 and snapshot.correct == 4
+    assert snapshot.missing_ratio == {"x": 3 / 5, "region": 2 / 5}
+    assert snapshot.schema_violations == {("extra", "unknown_feature"): 1}
+
+
+def test_a_monitored_model_with_missing_inputs_keeps_every_row(tmp_path, baseline):
+    """NaN, None and infinities in a model's inputs reach the exporter as missing values, not as dropped rows."""
+    @promml.monitor(model_name="m", model_version="1", log_dir=tmp_path, registry=CollectorRegistry())
+    def predict(rows):
+        return [{"prediction": 1, "score": 0.5} for _ in rows]
+
+    predict([{"x": float("nan"), "region": "a"}, {"x": 1.0, "region": None}, {"x": float("inf"), "region": "b"},
+             {"x": -float("inf"), "region": "a"}, {"x": 0.0, "region": "b"}])
+    predict([{"x": np.float64("nan"), "region": "a"}])
+    shared_writer(tmp_path / "predictions.jsonl").flush()
+    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(time.time() + 1))
+    service.read_logs()
+    service.recompute()
+    assert dict(service.record_counts)[("predictions", "ok")] == 6
+    assert service.published.snapshot.missing_ratio == {"x": 4 / 6, "region": 1 / 6}

@@ -122,6 +122,32 @@ def prediction_record(
     return record
 
 
+def json_value(value: Any) -> Any:
+    """`value` with every NaN and infinity (Python's, numpy's) and pandas' NA/NaT replaced by None, recursively.
+
+    Why: JSON has no NaN or Infinity; a writer that emitted the bare tokens would break the format for every strict
+    reader, and the exporter would have to drop the whole row for one missing value. A missing value is `null`,
+    which the exporter counts as missing for that feature only (docs/log-format.md). Only records that hold such a
+    value pay for this walk: the writer tries a strict encoding first.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    if value is None or isinstance(value, str | int):
+        return value
+    ndim = getattr(value, "ndim", None)
+    if ndim == 0 and hasattr(value, "item"):  # a numpy scalar
+        return json_value(value.item())
+    if ndim and hasattr(value, "tolist"):  # a numpy array
+        return json_value(value.tolist())
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values, recognised without pandas
+        return None
+    return value
+
+
 def feedback_record(prediction_id: str, epoch_seconds: float, label: Any) -> dict[str, Any]:
     """One feedback (ground truth) log record."""
     return {"prediction_id": prediction_id, "timestamp": utc_timestamp(epoch_seconds), "label": label}

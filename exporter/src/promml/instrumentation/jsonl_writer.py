@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..records import json_value
+
 logger = logging.getLogger(__name__)
 
 Outcome = Callable[[int], None]
@@ -40,8 +42,27 @@ MAX_BATCHES_PER_WRITE = 1000
 """Batches rendered and written with one write and one flush: fewer system calls under load, bounded memory."""
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-"""Built once: `json.dumps` with options builds a new encoder per call, a large share of the cost of a small record."""
+def _fallback(value: Any) -> Any:
+    """What the encoder writes for a value JSON has no type for: numpy scalars and arrays as numbers and lists,
+    pandas' NA/NaT as null, anything else as its text."""
+    plain = json_value(value)
+    return str(value) if plain is value else plain
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_fallback, allow_nan=False)
+"""Built once: `json.dumps` with options builds a new encoder per call, a large share of the cost of a small record.
+`allow_nan=False`: the bare tokens NaN and Infinity are not JSON (see `encode_line`)."""
+
+
+def encode_line(record: Any) -> str:
+    """One record as a line of strict JSON: NaN, ±inf and pandas' NA/NaT become null (`records.json_value`).
+
+    The common record has none and is encoded once; only one holding such a value is walked and encoded again.
+    """
+    try:
+        return _ENCODER.encode(record)
+    except ValueError:  # "Out of range float values are not JSON compliant" (or a circular reference: raised again)
+        return _ENCODER.encode(json_value(record))
 
 
 def _ignore(_: int) -> None:
@@ -132,7 +153,7 @@ class JsonlWriter:
 
     def _write(self, batches: list[Batch]) -> None:
         """Render, write and flush several batches at once; each is counted written only once the OS has it."""
-        encode = _ENCODER.encode
+        encode = encode_line
         rendered: list[tuple[str, Batch]] = []
         for batch in batches:
             records, _, failed = batch
