@@ -173,10 +173,10 @@ def system_health() -> dict[str, Any]:
                         (f"sum(rate(ml_prediction_latency_seconds_count{{{MODEL}}}[$__rate_interval]))",
                          "calls/s")], minimum=0),
         Panel("Latency p50 / p95 / p99 (5m)", "Wall time of one predict call, from the latency recording rules "
-              "(replicas summed before the quantile). HighPredictionLatency watches the p95: warning above 0.2 s, "
-              "critical above 0.5 s.", "s",
+              "(replicas summed before the quantile). HighPredictionLatency watches the p95: warning above 0.25 s, "
+              "critical above 0.5 s, both from 100 calls in 5 minutes.", "s",
               [(latency.format(q=q), q) for q in ("p50", "p95", "p99")],
-              thresholds=[("orange", 0.2), ("red", 0.5)], minimum=0),
+              thresholds=[("orange", 0.25), ("red", 0.5)], minimum=0),
         Panel("Failed predict calls (share, 5m)", "Share of predict calls that raised, from "
               "model:ml_prediction_errors_per_calls:ratio_rate5m. PredictionErrorRateHigh: warning above 5%, "
               "critical above 20%.", "percentunit",
@@ -253,13 +253,17 @@ def drift() -> dict[str, Any]:
                      "the feature: PSI per feature now, over time, and against its own 7-day history.", [
         Row("Now"),
         Panel("PSI per feature", "Population Stability Index of each feature's window distribution against the "
-              "training baseline. DataDriftDetected: warning above 0.1 (with at least 400 window rows), critical "
-              "above 0.25 (at least 100 rows).", "short", [(psi, "{{feature_name}}")], kind="bargauge",
+              "training baseline. DataDriftDetected: warning above 0.1 (with at least 50 present values per bin "
+              "of the feature), critical above 0.25 (at least 20 per bin).", "short", [(psi, "{{feature_name}}")],
+              kind="bargauge",
               thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, instant=True),
-        Panel("Window sample size", "Rows in the exporter's window: the sample PSI is computed on. Below 100 no "
-              "drift alert judges; below 400 only the critical one does.", "short",
-              [(f"ml_window_predictions{{{MODEL}}}", "{{instance}}")], kind="stat",
-              thresholds=[("yellow", 100), ("green", 400)], base_color="red", minimum=0),
+        Panel("Present values per bin", "Each feature's values in the primary window over its number of bins "
+              "(rows missing the feature are in none; recording rule "
+              "model_feature:ml_window_feature_bin_rows:avg_primary): the sample its PSI rests on. Below 20 no "
+              "drift alert judges the feature; below 50 only the critical one does.", "short",
+              [(f"model_feature:ml_window_feature_bin_rows:avg_primary{{{MODEL}}}", "{{feature_name}}")],
+              kind="bargauge", thresholds=[("yellow", 20), ("green", 50)], base_color="red", minimum=0,
+              instant=True),
         Panel("Fleet PSI per feature and window", "PSI of the whole fleet: the replicas' bin counts summed, then "
               "the exporter's formula (recording rule model_window_feature:ml_window_feature_bin_rows:psi), per "
               "configured window. With one replica it equals the PSI above.", "short",

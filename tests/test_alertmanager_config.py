@@ -158,14 +158,16 @@ def test_real_secrets_directory_is_ignored_by_git(repo_root: Path) -> None:
 def test_route_tree(repo_root: Path) -> None:
     route = shipped(repo_root)["route"]
     assert {key: route[key] for key in route if key != "routes"} == {
-        "receiver": "slack-warning", "group_by": ["alertname", "model_name"],
+        "receiver": "slack-warning", "group_by": ["alertname", "model_name", "model_version"],
         "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
     }
     assert route["routes"] == [
         {"matchers": ['severity="none"'], "receiver": "null"},
         {"matchers": ['severity="info"'], "receiver": "null"},
-        {"matchers": ['severity="critical"'], "receiver": "pagerduty-critical", "continue": True},
-        {"matchers": ['severity="critical"'], "receiver": "slack-critical"},
+        {"matchers": ['severity="critical"'], "receiver": "pagerduty-critical",
+         "group_by": ["model_name", "model_version"], "continue": True},
+        {"matchers": ['severity="critical"'], "receiver": "slack-critical",
+         "group_by": ["model_name", "model_version"]},
         {"matchers": ['severity="warning"'], "receiver": "slack-warning",
          "active_time_intervals": ["business-hours"], "repeat_interval": "24h"},
     ]
@@ -186,9 +188,9 @@ def test_warnings_are_limited_to_business_hours(repo_root: Path) -> None:
 def test_critical_inhibits_warning_and_info_and_warning_inhibits_info(repo_root: Path) -> None:
     assert shipped(repo_root)["inhibit_rules"] == [
         {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
-         "equal": ["alertname", "model_name", "feature_name"]},
+         "equal": ["alertname", "model_name", "model_version", "feature_name"]},
         {"source_matchers": ['severity=~"critical|warning"'], "target_matchers": ['severity="info"'],
-         "equal": ["alertname", "model_name", "feature_name"]},
+         "equal": ["alertname", "model_name", "model_version", "feature_name"]},
     ]
 
 
@@ -394,7 +396,8 @@ def test_amtool_routes(amtool: str, repo_root: Path, labels: list[str], receiver
 
 
 def template_data() -> dict[str, Any]:
-    """A group of two drift alerts, one still firing, in Alertmanager's template data layout."""
+    """A page's group: drift on income reported by two replicas, still firing, and on debt_ratio, resolved, in
+    Alertmanager's template data layout."""
     def alert(status: str, feature: str, psi: str) -> dict[str, Any]:
         return {
             "status": status,
@@ -409,8 +412,9 @@ def template_data() -> dict[str, Any]:
         }
     return {
         "receiver": "slack-critical", "status": "firing", "externalURL": "http://127.0.0.1:9093",
-        "alerts": [alert("firing", "income", "0.41"), alert("resolved", "debt_ratio", "0.33")],
-        "groupLabels": {"alertname": "DataDriftDetected", "model_name": "credit-risk"},
+        "alerts": [alert("firing", "income", "0.41"), alert("firing", "income", "0.38"),
+                   alert("resolved", "debt_ratio", "0.33")],
+        "groupLabels": {"model_name": "credit-risk", "model_version": "1.0.0"},
         "commonLabels": {"alertname": "DataDriftDetected", "severity": "critical", "model_name": "credit-risk",
                          "model_version": "1.0.0"},
         "commonAnnotations": {"runbook_url": DRIFT_RUNBOOK},
@@ -420,9 +424,10 @@ def template_data() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
-        ("promml.slack.title", "[FIRING:1] DataDriftDetected on credit-risk (income, debt_ratio)"),
-        ("promml.pagerduty.description", "[FIRING:1] DataDriftDetected on credit-risk (income, debt_ratio)"),
-        ("promml.features", "income, debt_ratio"),
+        ("promml.slack.title", "[FIRING:2] DataDriftDetected on credit-risk 1.0.0 (income)"),
+        ("promml.pagerduty.description", "[FIRING:2] DataDriftDetected on credit-risk 1.0.0 (income)"),
+        ("promml.features", "income"),
+        ("promml.alertnames", "DataDriftDetected"),
         ("promml.slack.text",
          "*DataDriftDetected* (critical) Status: firing\n"
          "Model: credit-risk 1.0.0, feature: income\n"
@@ -430,15 +435,17 @@ def template_data() -> dict[str, Any]:
          f"Runbook: {DRIFT_RUNBOOK}\n"
          f"Dashboard: {DASHBOARD}?var-model=credit-risk&var-version=1.0.0\n"
          "\n"
-         "*DataDriftDetected* (critical) Status: resolved\n"
-         "Model: credit-risk 1.0.0, feature: debt_ratio\n"
-         "Feature debt_ratio of model credit-risk 1.0.0 has PSI 0.33 against its training baseline (threshold 0.25).\n"
+         "*DataDriftDetected* (critical) Status: firing\n"
+         "Model: credit-risk 1.0.0, feature: income\n"
+         "Feature income of model credit-risk 1.0.0 has PSI 0.38 against its training baseline (threshold 0.25).\n"
          f"Runbook: {DRIFT_RUNBOOK}\n"
-         f"Dashboard: {DASHBOARD}?var-model=credit-risk&var-version=1.0.0"),
+         f"Dashboard: {DASHBOARD}?var-model=credit-risk&var-version=1.0.0\n"
+         "\n"
+         "Resolved: DataDriftDetected (debt_ratio)"),
         ("promml.dashboard.url", f"{DASHBOARD}?var-model=credit-risk&var-version=1.0.0"),
         ("promml.descriptions",
          "firing: Feature income of model credit-risk 1.0.0 has PSI 0.41 against its training baseline (threshold "
-         "0.25).\nresolved: Feature debt_ratio of model credit-risk 1.0.0 has PSI 0.33 against its training baseline "
+         "0.25).\nfiring: Feature income of model credit-risk 1.0.0 has PSI 0.38 against its training baseline "
          "(threshold 0.25)."),
     ],
 )
@@ -472,6 +479,7 @@ def test_dashboard_links_prefer_the_alerts_annotation_and_escape_the_model(
     """An alert's `dashboard_url` annotation wins; without one the overview opens on the alert's model (escaped for
     a URL), or with the dashboard's own defaults when the alert names no model (a scrape target down)."""
     data = template_data()
+    data["alerts"] = [data["alerts"][0], data["alerts"][2]]
     data["alerts"][0]["annotations"]["dashboard_url"] = "https://grafana.example.com/d/drift?var-feature=income"
     data["alerts"][1]["labels"] = {"alertname": "ModelServerDown", "severity": "critical"}
     data["alerts"].append({**data["alerts"][0], "annotations": {},
@@ -651,15 +659,16 @@ def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox])
         alert("ModelAccuracyLow", "info"),  # inhibited by the warning
         alert("PredictionVolumeShift", "info"),  # routed nowhere
         alert("Watchdog", "none"),
-        # A two-level alert without feature_name: the label is missing on both, which counts as equal.
-        alert("HighPredictionLatency", "critical"),
-        alert("HighPredictionLatency", "warning"),
+        # A two-level alert without feature_name: the label is missing on both, which counts as equal. (Another
+        # model: pages group by model and version, and this test looks at one alert per page.)
+        alert("HighPredictionLatency", "critical", model_name="churn"),
+        alert("HighPredictionLatency", "warning", model_name="churn"),
     ])
     (page,) = wait_for("a PagerDuty trigger", lambda: inbox.bodies("/pagerduty", "DataDriftDetected"))
     assert page["routing_key"] == DEMO_ROUTING_KEY  # read from the file, whitespace stripped
     assert page["event_action"] == "trigger"
     assert page["payload"]["severity"] == "critical"
-    assert page["payload"]["summary"] == "[FIRING:1] DataDriftDetected on credit-risk (income)"
+    assert page["payload"]["summary"] == "[FIRING:1] DataDriftDetected on credit-risk 1.0.0 (income)"
     details = page["payload"]["custom_details"]
     assert {key: details[key] for key in ("model_name", "model_version", "feature_name", "runbook_url")} == {
         "model_name": "credit-risk", "model_version": "1.0.0", "feature_name": "income", "runbook_url": DRIFT_RUNBOOK,
@@ -672,7 +681,7 @@ def test_alertmanager_pages_and_posts_as_routed(alertmanager: tuple[str, Inbox])
     (slack,) = wait_for("a Slack post", lambda: inbox.bodies("/slack", "DataDriftDetected"))
     assert slack["channel"] == "#ml-alerts"
     (attachment,) = slack["attachments"]
-    assert attachment["title"] == "[FIRING:1] DataDriftDetected on credit-risk (income)"
+    assert attachment["title"] == "[FIRING:1] DataDriftDetected on credit-risk 1.0.0 (income)"
     assert attachment["text"] == (
         "*DataDriftDetected* (critical) Status: firing\nModel: credit-risk 1.0.0, feature: income\n"
         f"DataDriftDetected (critical) on income\nRunbook: {DRIFT_RUNBOOK}\nDashboard: {dashboard}"
@@ -740,3 +749,56 @@ def test_alertmanager_holds_warnings_outside_business_hours(
     assert inbox.bodies("/slack", "ModelAccuracyLow") == []
     assert inbox.bodies("/slack", "(warning) Status") == []
     assert inbox.bodies("/pagerduty", "ModelAccuracyLow") == []
+
+
+def triggers(inbox: Inbox) -> list[dict[str, Any]]:
+    return [body for body in inbox.bodies("/pagerduty") if body["event_action"] == "trigger"]
+
+
+def test_one_incident_of_a_model_version_is_one_page(alertmanager: tuple[str, Inbox]) -> None:
+    """Drift on two replicas, the score and the accuracy of one model version: one PagerDuty incident (one
+    dedup key) whose summary names each alert and feature once; another version is another incident."""
+    url, inbox = alertmanager
+    replicas = [alert("DataDriftDetected", "critical", feature_name="income", instance=f"exporter-{r}:9102")
+                for r in ("a", "b")]
+    post_alerts(url, [
+        *replicas,
+        alert("PredictionDrift", "critical", window="1h"),
+        alert("ModelAccuracyDrop", "critical"),
+        {**alert("DataDriftDetected", "critical", feature_name="age"),
+         "labels": {**alert("DataDriftDetected", "critical", feature_name="age")["labels"], "model_version": "2.0.0"}},
+    ])
+    wait_for("both versions paged", lambda: {body["payload"]["custom_details"]["model_version"]
+                                             for body in triggers(inbox)} == {"1.0.0", "2.0.0"})
+    time.sleep(3)  # group_interval is 1s: any further group would have been sent by now
+    pages = {body["payload"]["custom_details"]["model_version"]: body for body in triggers(inbox)}
+    assert len({body["dedup_key"] for body in triggers(inbox)}) == 2
+    first = pages["1.0.0"]
+    assert first["payload"]["summary"] == (
+        "[FIRING:4] DataDriftDetected, ModelAccuracyDrop, PredictionDrift on credit-risk 1.0.0 (income)")
+    assert first["payload"]["custom_details"]["feature_name"] == "income"
+    # Several alerts have several runbooks: the page links the first one's (the Slack text links each).
+    assert first["payload"]["custom_details"]["runbook_url"] == DRIFT_RUNBOOK
+    assert first["links"][0] == {"href": DRIFT_RUNBOOK, "text": "Runbook"}
+    assert pages["2.0.0"]["payload"]["summary"] == "[FIRING:1] DataDriftDetected on credit-risk 2.0.0 (age)"
+
+    ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    post_alerts(url, [{**replica, "endsAt": ended} for replica in replicas])
+    update = wait_for("the page updated without the resolved feature", lambda: [
+        body for body in triggers(inbox) if body["payload"]["summary"].startswith("[FIRING:2]")])
+    assert update[-1]["dedup_key"] == first["dedup_key"]
+    assert update[-1]["payload"]["summary"] == "[FIRING:2] ModelAccuracyDrop, PredictionDrift on credit-risk 1.0.0"
+    assert update[-1]["payload"]["custom_details"]["feature_name"] == ""
+
+
+def test_a_critical_alert_of_one_version_does_not_inhibit_another_versions_warning(
+    alertmanager: tuple[str, Inbox]
+) -> None:
+    url, inbox = alertmanager
+    critical = alert("DataDriftDetected", "critical", feature_name="income")
+    critical["labels"]["model_version"] = "2.0.0"
+    post_alerts(url, [critical, alert("DataDriftDetected", "warning", feature_name="income")])
+    wait_for("the page of 2.0.0", lambda: triggers(inbox))
+    wait_for("the warning of 1.0.0 in Slack", lambda: inbox.bodies("/slack", "(warning) Status", "1.0.0"))
+    (warning,) = get_alerts(url, 'severity="warning"')
+    assert warning["status"]["state"] == "active"

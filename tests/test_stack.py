@@ -60,6 +60,7 @@ groups:
       - alert: Drift
         expr: ml_drift_score > 0.25
         for: 5m
+        keep_firing_for: 10m
         labels: {severity: critical}
       - alert: Always
         expr: vector(1)
@@ -148,7 +149,7 @@ def test_render_prometheus_with_fast_timings(repo, tmp_path):
     assert (rendered["global"]["scrape_interval"], rendered["global"]["evaluation_interval"]) == ("1s", "1s")
     rules = yaml.safe_load((tmp_path / "work" / "prometheus" / "rules" / "alerts.yml").read_text())
     drift, always, recording = rules["groups"][0]["rules"]
-    assert drift["for"] == "3s"
+    assert drift["for"] == drift["keep_firing_for"] == "3s"
     assert "for" not in always  # an alert without `for` fires at once, and still does
     assert recording == {"record": "model:ml_predictions:rate5m",
                          "expr": "sum by (model_name) (rate(ml_predictions_total[5m]))"}

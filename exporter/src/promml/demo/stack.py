@@ -119,6 +119,8 @@ def render_prometheus(config: StackConfig) -> Path:
                 for rule in group.get("rules", []):
                     if "alert" in rule and "for" in rule:
                         rule["for"] = config.timings.alert_for
+                    if "alert" in rule and "keep_firing_for" in rule:  # a page's resolve waits as long as its `for`
+                        rule["keep_firing_for"] = config.timings.alert_for
         (rules_dir / rule_file.name).write_text(yaml.safe_dump(rules, sort_keys=False))
     prometheus = yaml.safe_load((source / "prometheus.yml").read_text())
     timings = config.timings

@@ -50,7 +50,8 @@ SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 """Scores are probabilities in 0..1; ten equal buckets make the score distribution readable as a heatmap."""
 
 LATENCY_BUCKETS = Histogram.DEFAULT_BUCKETS
-"""prometheus_client's defaults (5 ms to 10 s) cover typical model latencies and the 200/500 ms alert thresholds."""
+"""prometheus_client's defaults (5 ms to 10 s) cover typical model latencies; the 250/500 ms alert thresholds are two of
+its boundaries, so the alerts read exact shares of calls, not interpolation (tests/test_prometheus_config.py)."""
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 """Rows per call, from single-row online serving to large offline batches."""
