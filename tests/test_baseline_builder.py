@@ -88,13 +88,12 @@ def test_numeric_summary_statistics_match_numpy(training: dict[str, Any]) -> Non
     assert feature["max"] == float(np.max(values))
 
 
-def test_heavy_ties_give_fewer_bins() -> None:
+def test_a_sparse_feature_gets_a_bin_for_its_point_mass() -> None:
     values = [0.0] * 90 + [float(i) for i in range(1, 11)]
     feature = build_baseline({"x": values}, n_bins=10)["features"]["x"]
-    expected = quantile_edges(np.asarray(values), 10)
-    assert len(expected) < 9
-    assert feature["bin_edges"] == expected.tolist()
-    assert feature["ref_ratios"] == histogram_ratios(np.asarray(values), expected).tolist()
+    assert feature["bin_edges"] == [np.nextafter(0.0, 1.0)]
+    assert feature["ref_ratios"] == histogram_ratios(np.asarray(values), np.asarray(feature["bin_edges"])).tolist()
+    assert feature["ref_ratios"] == [0.9, 0.1]
 
 
 def test_constant_column_has_one_edge_and_two_bins() -> None:

@@ -583,3 +583,20 @@ def test_rows_of_one_batch_in_several_slots_wait_for_labels_in_the_order_they_ca
     window = SlidingWindow(baseline, window_seconds=60, slot_seconds=10, max_pending=1)
     window.add_predictions([prediction("first", 35.0, {"x": 0.0}), prediction("second", 15.0, {"x": 0.0})], now=40)
     assert window.evicted_pending == 1 and window.add_feedback(Feedback("second", 40.0, 1))
+
+
+def test_a_sparse_feature_drifts_when_its_share_of_zeros_falls():
+    """95 % zeros in training, 50 % in the window: PSI is the two-bin formula over {0} and (0, +inf), and the
+    feature counts in the dataset drift share."""
+    rest = np.linspace(1.0, 2.0, 50)
+    training = parse_baseline(build_baseline({"x": np.concatenate([np.zeros(950), rest]).tolist()}, n_bins=10))
+    window = SlidingWindow(training, window_seconds=600, slot_seconds=60)
+    values = np.concatenate([np.zeros(500), np.tile(rest, 10)])
+    window.add_predictions([prediction(f"p{i}", 10.0, {"x": float(v)}) for i, v in enumerate(values)], now=20)
+    snapshot = window.snapshot(now=20)
+    p, q = np.array([0.5, 0.5]), np.array([0.95, 0.05])
+    assert snapshot.drift["x"] == pytest.approx(float(np.sum((p - q) * np.log(p / q))), rel=1e-12)
+    assert snapshot.drift["x"] > 0.1
+    assert snapshot.dataset_drift_share == 1.0
+    js = jensenshannon(p, q, base=2)
+    assert snapshot.js_distance["x"] == pytest.approx(js, rel=1e-9)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from ..stats.binning import numeric_bin_edges
 from .format import (
     CLASSIFICATION_MAX_LABELS,
     DEFAULT_BINS,
@@ -150,7 +151,7 @@ def _numeric_spec(label: str, values: np.ndarray, n_rows: int, options: _Numeric
     finite = values[np.isfinite(values)]  # ±inf cannot be binned by quantiles, and the exporter ignores them too
     if finite.size == 0:
         raise BaselineError(f"{label} has no finite values; drop the column or fill it")
-    edges = np.unique(np.quantile(finite, np.arange(1, options.n_bins) / options.n_bins))
+    edges = numeric_bin_edges(finite, options.n_bins)
     counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
     if finite.size > options.sample_size:  # a fresh generator per column: the sample does not depend on column order
         sample = np.random.default_rng(options.seed).choice(finite, size=options.sample_size, replace=False)
@@ -357,8 +358,9 @@ def build_baseline(
 
     Every column but `target`, `prediction` and `score` is a feature. A feature is categorical when listed in
     `categorical` or when any non-missing value is not a number (booleans count as categorical); listing it in
-    `numeric` forces it numeric, values that are not numbers counting as missing. Numeric features get up to
-    `n_bins` quantile bins (fewer when ties make quantiles coincide) and a sample of at most `sample_size` values
+    `numeric` forces it numeric, values that are not numbers counting as missing. Numeric features get about
+    `n_bins` quantile bins plus one bin of its own per point mass (`promml.stats.binning`), and a sample of at
+    most `sample_size` values
     drawn with `seed`. `task` defaults to what the target (else the prediction) looks like. Performance comes from
     `validation` (same column names) when given, else from the training data's target and prediction.
     Raises BaselineError for unusable input.
