@@ -165,7 +165,7 @@ def test_target_is_excluded_and_recorded(training: dict[str, Any]) -> None:
     assert set(baseline["features"]) == {"income", "age", "region"}
     assert baseline["target"] == "label"
     assert baseline["n_rows"] == 2000
-    assert baseline["format_version"] == FORMAT_VERSION == 2
+    assert baseline["format_version"] == FORMAT_VERSION == 3
     assert (baseline["model_name"], baseline["model_version"]) == ("credit-risk", "1.0.0")
 
 
@@ -525,7 +525,7 @@ def test_regression_performance_equals_scikit_learn_and_the_prediction_is_the_sc
     assert baseline["performance"]["metrics"] == pytest.approx({
         "mae": mean_absolute_error(truth, predicted),
         "rmse": math.sqrt(mean_squared_error(truth, predicted)),
-        "mean_residual": float(np.mean(predicted - truth)),
+        "mean_residual": float(np.mean(truth - predicted)),  # label − prediction
     }, rel=1e-12)
     assert baseline["predicted_class"] is None
     assert baseline["score"]["column"] == "p"
@@ -625,15 +625,16 @@ def test_build_rejects_bad_roles_and_options(kwargs: dict[str, Any], message: st
         build_baseline(columns, **kwargs)
 
 
-def test_format_2_file_round_trips(binary: dict[str, Any], tmp_path: Path) -> None:
+def test_format_3_file_round_trips(binary: dict[str, Any], tmp_path: Path) -> None:
     built = build_baseline(binary, target="label", prediction="predicted", score="proba", sample_size=300,
                            model_name="m", model_version="3")
     path = tmp_path / "baseline.json"
     save_baseline(built, path)
     assert json.loads(path.read_text()) == built
     loaded = load_baseline(path)
-    assert (loaded.format_version, loaded.task, loaded.sample_size) == (2, "classification", 300)
+    assert (loaded.format_version, loaded.task, loaded.sample_size) == (3, "classification", 300)
     assert loaded.performance == built["performance"]["metrics"]
+    assert (loaded.classes, loaded.positive_class) == (("0", "1"), "1")
     x = loaded.numeric["x"]
     spec = built["features"]["x"]
     assert x.summary.quantiles == spec["quantiles"]

@@ -75,8 +75,11 @@ def _set(document: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[st
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("format_version",), 3, "'format_version' must be 1 or 2, got 3"),
-        (("format_version",), True, "'format_version' must be 1 or 2, got True"),
+        (("format_version",), 4, "'format_version' must be 1, 2 or 3, got 4"),
+        (("format_version",), True, "'format_version' must be 1, 2 or 3, got True"),
+        (("classes",), [], "'classes' must be a non-empty list of distinct strings or null"),
+        (("classes",), ["0", "0"], "'classes' must be a non-empty list of distinct strings or null"),
+        (("positive_class",), "2", "'positive_class' '2' must be one of 'classes'"),
         (("features",), {}, "'features' must be a non-empty object"),
         (("features", "x", "type"), "ordinal", "feature 'x': must be an object whose 'type' is"),
         (("features", "x"), [1, 2], "feature 'x': must be an object whose 'type' is"),
@@ -167,7 +170,7 @@ def test_a_format_1_file_needs_only_bins() -> None:
 
 
 @pytest.fixture
-def format_2() -> dict[str, Any]:
+def format_3() -> dict[str, Any]:
     rng = np.random.default_rng(0)
     label = rng.integers(0, 2, 200)
     return build_baseline(
@@ -175,6 +178,13 @@ def format_2() -> dict[str, Any]:
          "predicted": label ^ (rng.random(200) < 0.2), "proba": rng.random(200)},
         target="label", prediction="predicted", score="proba", sample_size=50,
     )
+
+
+@pytest.fixture
+def format_2(format_3: dict[str, Any]) -> dict[str, Any]:
+    """The same file as format 2 wrote it: no classes, no positive class."""
+    older = {key: value for key, value in format_3.items() if key not in ("classes", "positive_class")}
+    return older | {"format_version": 2}
 
 
 def test_a_format_2_file_loads_every_field(format_2: dict[str, Any]) -> None:
@@ -189,6 +199,25 @@ def test_a_format_2_file_loads_every_field(format_2: dict[str, Any]) -> None:
     assert loaded.predicted_class.categories == tuple(format_2["predicted_class"]["categories"])
     assert loaded.performance == format_2["performance"]["metrics"]
     assert set(loaded.performance) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert (loaded.classes, loaded.positive_class) == (None, None)
+
+
+def test_a_format_3_file_records_the_classes_and_the_positive_class(format_3: dict[str, Any]) -> None:
+    loaded = parse_baseline(format_3)
+    assert loaded.format_version == 3
+    assert (loaded.classes, loaded.positive_class) == (("0", "1"), "1")
+
+
+def test_a_format_2_mean_residual_is_turned_into_label_minus_prediction() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=300)
+    predicted = truth + 0.5
+    raw = build_baseline({"x": rng.normal(size=300), "y": truth, "p": predicted}, target="y", prediction="p")
+    assert raw["performance"]["metrics"]["mean_residual"] == pytest.approx(-0.5)  # label − prediction
+    older = raw | {"format_version": 2, "performance": {
+        **raw["performance"], "metrics": {**raw["performance"]["metrics"], "mean_residual": 0.5}}}
+    older = {key: value for key, value in older.items() if key not in ("classes", "positive_class")}
+    assert parse_baseline(older).performance["mean_residual"] == -0.5
 
 
 def test_an_unsorted_sample_is_sorted_on_load(format_2: dict[str, Any]) -> None:

@@ -123,6 +123,7 @@ def test_metric_types(service, registry):
         "ml_exporter_pending_predictions": "gauge",
         "ml_exporter_early_labels": "gauge",
         "ml_exporter_pending_evictions": "counter",
+        "ml_window_score_outside_unit_rows": "gauge",
         "ml_window_seconds": "gauge",
         "ml_window_length_seconds": "gauge",
         "ml_labeled_predictions": "counter",

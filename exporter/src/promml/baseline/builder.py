@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 from collections import Counter
@@ -21,9 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from ..stats.binning import numeric_bin_edges
+from ..stats.performance import (
+    class_key,
+    classification_metrics,
+    regression_metrics,
+    residual_sums,
+    roc_auc,
+)
 from .format import (
     CLASSIFICATION_MAX_LABELS,
     DEFAULT_BINS,
@@ -217,54 +224,59 @@ def detect_task(values: Any) -> str:
     return "classification" if labels_like and distinct <= CLASSIFICATION_MAX_LABELS else "regression"
 
 
-def _divide(numerator: float, denominator: float) -> float:
-    """scikit-learn's zero_division=0: an undefined precision or recall (nothing predicted or present) is 0."""
-    return float(numerator / denominator) if denominator else 0.0
+def _class_keys(values: list[Any]) -> list[str]:
+    """Each label as its class (`class_key`): numbers by value, so 1, 1.0 and True are one class "1"."""
+    return [class_key(value) for value in values]
 
 
-def _roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve as the Mann-Whitney statistic: ties in the score count one half."""
-    ranks = rankdata(score)
-    n_positive = int(positive.sum())
-    n_negative = positive.size - n_positive
-    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+def default_positive_class(classes: list[str]) -> str:
+    """The positive class of a binary model when none is given: the larger label, compared as numbers when every
+    class is a number (so "10" > "9"), else as text."""
+    try:
+        return max(classes, key=float)
+    except ValueError:
+        return max(classes)
 
 
-def _classification_metrics(truth: np.ndarray, predicted: np.ndarray, score: np.ndarray | None) -> dict[str, float]:
-    labels = np.unique(np.concatenate([truth, predicted]))
-    metrics = {"accuracy": float(np.mean(truth == predicted))}
-    if labels.size <= 2:  # binary: the larger label is the positive class
-        actual, said = truth == labels[-1], predicted == labels[-1]
-        tp, fp, fn = int(np.sum(actual & said)), int(np.sum(~actual & said)), int(np.sum(actual & ~said))
-        metrics |= {"precision": _divide(tp, tp + fp), "recall": _divide(tp, tp + fn),
-                    "f1": _divide(2 * tp, 2 * tp + fp + fn)}
-        if score is not None and 0 < actual.sum() < actual.size:  # AUC needs both classes in the target
-            metrics["roc_auc"] = _roc_auc(actual, score)
-        return metrics
-    per_class = []  # multi-class: unweighted (macro) means over every label in the target or the prediction
-    for label in labels:
-        actual, said = truth == label, predicted == label
-        tp, fp, fn = int(np.sum(actual & said)), int(np.sum(~actual & said)), int(np.sum(actual & ~said))
-        per_class.append((_divide(tp, tp + fp), _divide(tp, tp + fn), _divide(2 * tp, 2 * tp + fp + fn)))
-    precision, recall, f1 = np.mean(per_class, axis=0).tolist()
-    return metrics | {"precision": precision, "recall": recall, "f1": f1}
-
-
-def _class_labels(*columns: list[Any]) -> list[np.ndarray]:
-    """Labels as numbers when every value is a number or boolean, otherwise all as text, so 1 and "1" agree."""
-    if all(is_number(value) or isinstance(value, bool | np.bool_) for column in columns for value in column):
-        return [np.asarray(column, dtype=float) for column in columns]
-    return [np.asarray([str(value) for value in column], dtype=object) for column in columns]
+def model_classes(task: str | None, target: Any, prediction: Any, positive_class: Any = None) -> tuple[
+    list[str] | None, str | None
+]:
+    """(classes, positive class) of a classifier: the classes of its reference target and prediction, sorted (as
+    numbers when all are), and the positive class given or, for at most two classes, the larger one."""
+    if task != "classification":
+        if positive_class is not None:
+            raise BaselineError("positive_class is for classification; the task is regression")
+        return None, None
+    keys: set[str] = set()
+    for column in (target, prediction):
+        if column is not None:
+            keys.update(_class_keys([value for value in _values(column) if not is_missing(value)]))
+    try:
+        classes = sorted(keys, key=float)
+    except ValueError:
+        classes = sorted(keys)
+    if positive_class is not None:
+        wanted = class_key(positive_class)
+        if classes and wanted not in classes:
+            raise BaselineError(f"positive class {wanted!r} is not one of the classes of the target and prediction "
+                                f"({', '.join(map(repr, classes))})")
+        return classes or None, wanted
+    if not classes:
+        return None, None
+    return classes, default_positive_class(classes) if len(classes) <= 2 else None
 
 
 def reference_performance(
-    task: str, target: Any, prediction: Any, score: Any = None, *, names: tuple[str, str, str | None] = ("", "", None)
+    task: str, target: Any, prediction: Any, score: Any = None, *, names: tuple[str, str, str | None] = ("", "", None),
+    classes: list[str] | None = None, positive_class: str | None = None,
 ) -> tuple[int, dict[str, float]]:
-    """The rows used and the metrics of `prediction` against `target` (`score` for ROC AUC, binary only).
+    """The rows used and the metrics of `prediction` against `target` (`score` for ROC AUC, binary only), as
+    `promml.stats.performance` defines them for the exporter too.
 
     Rows where the target, the prediction or (if given) the score is missing are left out. Classification:
-    accuracy, precision, recall, F1 (binary: of the larger label; more labels: macro means) and ROC AUC;
-    regression: MAE, RMSE and the mean residual (prediction − target).
+    accuracy, precision, recall, F1 (binary: of `positive_class`, by default the larger label; more classes:
+    macro means over `classes`, by default those of the target and prediction) and ROC AUC; regression: MAE, RMSE
+    and the mean residual (label − prediction).
     """
     target_name, prediction_name, score_name = names
     regression = task == "regression"
@@ -284,12 +296,20 @@ def reference_performance(
         raise BaselineError(f"no row has both the target {target_name!r} and the prediction {prediction_name!r}"
                             + (f" and the score {score_name!r}" if score_values is not None and not regression else ""))
     if regression:
-        residual = predicted_all[keep] - truth_all[keep]
-        return rows, {"mae": float(np.mean(np.abs(residual))), "rmse": float(np.sqrt(np.mean(residual**2))),
-                      "mean_residual": float(np.mean(residual))}
+        return rows, regression_metrics(*residual_sums(truth_all[keep], predicted_all[keep]))
     indices = np.flatnonzero(keep)
-    truth, predicted = _class_labels([target_list[i] for i in indices], [prediction_list[i] for i in indices])
-    return rows, _classification_metrics(truth, predicted, None if score_values is None else score_values[keep])
+    truth = _class_keys([target_list[i] for i in indices])
+    predicted = _class_keys([prediction_list[i] for i in indices])
+    if classes is None:
+        classes, positive_class = model_classes(task, truth, predicted, positive_class)
+    assert classes is not None  # the kept rows have classes
+    positive = positive_class if positive_class is not None else default_positive_class(classes)
+    metrics = classification_metrics(Counter(zip(truth, predicted, strict=True)), classes, positive)
+    if score_values is not None and len(classes) <= 2:
+        auc = roc_auc(np.array([label == positive for label in truth], dtype=bool), score_values[keep])
+        if not math.isnan(auc):  # AUC needs both classes in the target
+            metrics["roc_auc"] = auc
+    return rows, metrics
 
 
 def _values(values: Any) -> list[Any]:
@@ -353,6 +373,7 @@ def build_baseline(
     seed: int = DEFAULT_SAMPLE_SEED,
     model_name: str | None = None,
     model_version: str | None = None,
+    positive_class: Any = None,
 ) -> dict[str, Any]:
     """The baseline of the training data in `columns` (column name → values; a pandas DataFrame works too).
 
@@ -361,7 +382,9 @@ def build_baseline(
     `numeric` forces it numeric, values that are not numbers counting as missing. Numeric features get about
     `n_bins` quantile bins plus one bin of its own per point mass (`promml.stats.binning`), and a sample of at
     most `sample_size` values
-    drawn with `seed`. `task` defaults to what the target (else the prediction) looks like. Performance comes from
+    drawn with `seed`. `task` defaults to what the target (else the prediction) looks like. A classifier's
+    classes are those of the target and prediction; `positive_class` defaults, for at most two classes, to the
+    larger one, and is recorded for the exporter. Performance comes from
     `validation` (same column names) when given, else from the training data's target and prediction.
     Raises BaselineError for unusable input.
     """
@@ -396,6 +419,10 @@ def build_baseline(
     if task is None and (target is not None or prediction is not None):
         task = detect_task(data[target] if target is not None else source_of(prediction)[1][prediction])
     predicted_class_spec = score_spec = performance = None
+    classes, positive = model_classes(
+        task, None if target is None else source_of(target)[1][target],
+        None if prediction is None else source_of(prediction)[1][prediction], positive_class,
+    )
     if prediction is not None and task == "classification":
         origin, table, rows = source_of(prediction)
         spec = _categorical_spec(f"prediction column {prediction!r}", _split_column(table[prediction]), rows)
@@ -410,7 +437,7 @@ def build_baseline(
         origin, table = ("validation", checks) if checks is not None else ("training", data)
         used, metrics = reference_performance(
             task, table[target], table[prediction], None if score is None else table[score],
-            names=(target, prediction, score),
+            names=(target, prediction, score), classes=classes, positive_class=positive,
         )
         performance = {"source": origin, "n_rows": used, "metrics": metrics}
     return {
@@ -423,6 +450,8 @@ def build_baseline(
         "prediction_column": prediction,
         "score_column": score,
         "task": task,
+        "classes": classes,
+        "positive_class": positive,
         "sample_size": sample_size,
         "sample_seed": seed,
         "features": features,
@@ -503,6 +532,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=TASKS,
                         help=f"override the task; default: classification when the target has at most "
                              f"{CLASSIFICATION_MAX_LABELS} distinct ints, strings or booleans, else regression")
+    parser.add_argument("--positive-class", metavar="CLASS",
+                        help="the positive class of a binary classifier (default: the larger label); recorded in "
+                             "the baseline, and the exporter's positive_class must agree")
     parser.add_argument("--validation", metavar="CSV",
                         help="labelled validation data with the target and prediction (and score) columns: "
                              "the reference performance is computed from it instead of --data")
@@ -565,6 +597,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             model_name=args.model_name,
             model_version=args.model_version,
+            positive_class=None if args.positive_class is None else _parse_cell(args.positive_class),
         )
         save_baseline(baseline, args.out)
     except (BaselineError, OSError) as error:

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The version `build_baseline` writes."""
-READABLE_FORMAT_VERSIONS = (1, 2)
-"""Versions `load_baseline` accepts; a format-1 file loads with every newer field None or empty."""
+READABLE_FORMAT_VERSIONS = (1, 2, 3)
+"""Versions `load_baseline` accepts; an older file loads with every newer field None or empty."""
 DEFAULT_BINS = 10
 DEFAULT_SAMPLE_SIZE = 5000
 """Values kept per numeric column for KS and Wasserstein: enough for a KS critical distance of about 0.02."""
@@ -142,6 +142,12 @@ class Baseline:
     """Reference performance: accuracy, precision, recall, f1[, roc_auc] or mae, rmse, mean_residual."""
     sample_size: int | None = None
     """The capacity used for each numeric column's `sample`."""
+    classes: tuple[str, ...] | None = None
+    """A classifier's classes (as `promml.stats.performance.class_key` text): every class of the reference target
+    and prediction; None before format 3. At most two classes make the model binary."""
+    positive_class: str | None = None
+    """The one positive class of a binary classifier, used by the builder's and the exporter's metrics alike;
+    None before format 3 and for multi-class models."""
 
 
 # --- Validation -----------------------------------------------------------------------------------------------
@@ -282,7 +288,8 @@ def parse_baseline(raw: Any, source: str = "baseline") -> Baseline:
         raise BaselineError(f"{source}: must be a JSON object")
     version = raw.get("format_version")
     if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
-        readable = " or ".join(map(str, READABLE_FORMAT_VERSIONS))
+        *earlier, last = map(str, READABLE_FORMAT_VERSIONS)
+        readable = f"{', '.join(earlier)} or {last}"
         raise BaselineError(f"{source}: 'format_version' must be {readable}, got {version!r}")
     sample_size = None
     if version >= 2:
@@ -318,10 +325,10 @@ def parse_baseline(raw: Any, source: str = "baseline") -> Baseline:
     )
     if version == 1:
         return baseline
-    return _with_format_2_fields(baseline, raw, source, sample_size)
+    return _with_newer_fields(baseline, raw, source, sample_size)
 
 
-def _with_format_2_fields(baseline: Baseline, raw: Mapping[str, Any], source: str, sample_size: int) -> Baseline:
+def _with_newer_fields(baseline: Baseline, raw: Mapping[str, Any], source: str, sample_size: int) -> Baseline:
     task = raw.get("task")
     if task is not None and task not in TASKS:
         raise BaselineError(f"{source}: 'task' must be \"classification\", \"regression\" or null, got {task!r}")
@@ -329,15 +336,36 @@ def _with_format_2_fields(baseline: Baseline, raw: Mapping[str, Any], source: st
         _optional(raw, key, str, source)
     score = _object_or_null(raw, "score", source)
     predicted_class = _object_or_null(raw, "predicted_class", source)
+    performance = _performance(raw, source, task)
+    if baseline.format_version == 2 and "mean_residual" in performance:
+        # format 2 stored the mean of prediction − target; format 3 defines residual = label − prediction
+        performance["mean_residual"] = -performance["mean_residual"]
+    classes, positive_class = _classes(raw, source) if baseline.format_version >= 3 else (None, None)
     return replace(
         baseline,
+        classes=classes,
+        positive_class=positive_class,
         score=None if score is None else _numeric_reference(score, f"{source}: 'score'", sample_size),
         predicted_class=(None if predicted_class is None
                          else _categorical_reference(predicted_class, f"{source}: 'predicted_class'", 2)),
         task=task,
-        performance=_performance(raw, source, task),
+        performance=performance,
         sample_size=sample_size,
     )
+
+
+def _classes(raw: Mapping[str, Any], source: str) -> tuple[tuple[str, ...] | None, str | None]:
+    """Format 3's `classes` (a non-empty list of distinct strings, or null) and `positive_class` (one of them)."""
+    classes = raw.get("classes")
+    if classes is not None and (
+        not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise BaselineError(f"{source}: 'classes' must be a non-empty list of distinct strings or null")
+    positive_class = _optional(raw, "positive_class", str, source)
+    if positive_class is not None and (classes is None or positive_class not in classes):
+        raise BaselineError(f"{source}: 'positive_class' {positive_class!r} must be one of 'classes' ({classes!r})")
+    return (None if classes is None else tuple(classes)), positive_class
 
 
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:

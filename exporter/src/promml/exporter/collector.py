@@ -156,6 +156,12 @@ class ExporterCollector(Collector):
                      ("window", "outcome"),
                      [([s.name, outcome], n) for s in windows if s.binary_outcomes
                       for outcome, n in s.binary_outcomes.items()], model)
+        yield _gauge("ml_window_unknown_class_rows", "Labelled rows in each window whose label or prediction is not "
+                     "one of the model's classes in the baseline.", ("window",),
+                     [([s.name], s.unknown_class_rows) for s in windows if s.unknown_class_rows is not None], model)
+        yield _gauge("ml_window_score_outside_unit_rows", "Labelled rows in each window whose score is outside "
+                     "[0, 1] (ranked for ROC AUC as they are, not clipped).", ("window",),
+                     [([s.name], s.scores_outside_unit) for s in windows if s.task == "classification"], model)
         yield _gauge(
             "ml_window_feature_bin_rows", "Rows of each window in each baseline bin of each feature (sum these "
             "across replicas for fleet-wide PSI).", ("window", "feature_name", "bin"),

@@ -62,7 +62,8 @@ class ExporterConfig:
     label_ttl_seconds: float | None = None
     early_label_grace_seconds: float = 30.0
     sample_size: int = 1000
-    positive_class: str | int | float | bool = 1
+    positive_class: str | int | float | bool | None = None
+    """None: the baseline's positive class (format 3), else 1."""
     segments: tuple[str, ...] = ()
     max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES
     min_segment_rows: int = DEFAULT_MIN_SEGMENT_ROWS
@@ -193,8 +194,10 @@ def _windows(raw: dict[str, Any]) -> tuple[WindowSpec, ...]:
     return tuple(specs)
 
 
-def _positive_class(raw: dict[str, Any]) -> str | int | float | bool:
-    value = raw.get("positive_class", ExporterConfig.positive_class)
+def _positive_class(raw: dict[str, Any]) -> str | int | float | bool | None:
+    value = raw.get("positive_class")
+    if value is None:
+        return None
     if not isinstance(value, str | int | float) or (isinstance(value, float) and not math.isfinite(value)):
         raise ConfigError(f"positive_class: expected a class as the model predicts it (e.g. 1 or \"yes\"), got "
                           f"{value!r}")

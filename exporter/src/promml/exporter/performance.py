@@ -1,39 +1,86 @@
 """Model performance from labelled predictions, kept as mergeable counts so a window's metrics come from its slots.
 
+The metrics themselves are defined once, in `promml.stats.performance`, for the baseline and the exporter alike.
 Classification keeps a confusion table (label class, predicted class) → rows and, for ROC AUC, histograms of the
-score of rows whose label is the positive class and of the others, on a grid of 1/`SCORE_GRID`. Regression keeps
-the sums of the residuals (label − prediction), of their absolute values and of their squares. Adding two of these
-states gives the state of the union of their rows, so a window's metrics cost the same whatever its rows.
+scores of rows whose label is the positive class and of the others over one fixed set of score bins
+(`ScoreBins`), plus the count of scores outside [0, 1]. Regression keeps four sums: rows, Σ residual, Σ |residual|
+and Σ residual² (residual = label − prediction), so a slot's state has the same size whatever its labelled rows.
+Adding two states gives the state of the union of their rows.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
-SCORE_GRID = 1000
-"""ROC AUC ranks scores rounded to 1/1000 (scores are clipped to [0, 1]). Scores with at most three decimals give
-exactly scikit-learn's `roc_auc_score`; finer ones differ only by pairs of rows whose scores round to the same
-step, counted as ties."""
+from ..stats.performance import (
+    binary_outcomes,
+    class_key,
+    classification_metrics,
+    one_vs_rest_auc_of_predictions,
+    regression_metrics,
+    roc_auc_from_histograms,
+    unknown_class_rows,
+)
+
+__all__ = ["AUC_LOGIT_EDGES", "AUC_QUANTILE_EDGES", "LabelStats", "ModelClasses", "ScoreBins", "class_key",
+           "window_performance"]
+
+AUC_QUANTILE_EDGES = 512
+"""Score bins cut at this many quantiles of the baseline's score sample, so the bins follow the model's own score
+distribution (a rare-event model whose scores sit near 1e-4, or logits): two rows count as a tie only when they
+share one of about 500 equal-mass bins, which keeps ROC AUC within about 0.001 of the exact value."""
+AUC_LOGIT_EDGES = 511
+"""And cut at this many points evenly spaced in log-odds from −12 to 12 (scores from 6e-6 to 1 − 6e-6), fine near
+0 and 1, for scores the baseline's sample does not cover (or no baseline score at all)."""
+AUC_LOGIT_RANGE = 12.0
 
 
-def class_key(value: Any) -> str:
-    """The class a prediction or label stands for: numbers by value (1, 1.0 and True are "1"), anything else by its
-    text, so the label "1" matches the prediction 1."""
-    if isinstance(value, int | float):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
-    return str(value)
+@dataclass(frozen=True, eq=False)
+class ScoreBins:
+    """Ordered score bins for ROC AUC: bin i holds edges[i-1] <= score < edges[i], the outer bins are open, so any
+    finite score (a logit too) lands in a bin and nothing is clipped."""
+
+    edges: np.ndarray
+
+    @classmethod
+    def for_reference(cls, reference_scores: np.ndarray | None) -> ScoreBins:
+        logit_grid = expit(np.linspace(-AUC_LOGIT_RANGE, AUC_LOGIT_RANGE, AUC_LOGIT_EDGES))
+        pieces = [logit_grid]
+        if reference_scores is not None and np.size(reference_scores):
+            quantiles = np.linspace(0.0, 1.0, AUC_QUANTILE_EDGES + 2)[1:-1]
+            pieces.append(np.quantile(np.asarray(reference_scores, dtype=float), quantiles))
+        return cls(np.unique(np.concatenate(pieces)))
+
+    @property
+    def size(self) -> int:
+        return self.edges.size + 1
+
+    def index(self, score: float) -> int:
+        return int(np.searchsorted(self.edges, score, side="right"))
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
+@dataclass(frozen=True)
+class ModelClasses:
+    """What the model's classes are: `classes` (None when the baseline does not say; then binary is assumed) and
+    the one positive class."""
+
+    classes: tuple[str, ...] | None
+    positive_class: str
+
+    @property
+    def binary(self) -> bool:
+        return self.classes is None or len(self.classes) <= 2
+
+    def metric_classes(self) -> Sequence[str]:
+        """The classes the metrics are defined over (binary: the positive class and the rest)."""
+        return self.classes if self.classes is not None else (self.positive_class,)
 
 
 @dataclass
@@ -43,129 +90,97 @@ class LabelStats:
     labeled: int = 0
     correct: int = 0
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)  # (label class, predicted class) → rows
-    positive_scores: np.ndarray = field(default_factory=lambda: np.zeros(SCORE_GRID + 1, dtype=np.int64))
-    negative_scores: np.ndarray = field(default_factory=lambda: np.zeros(SCORE_GRID + 1, dtype=np.int64))
+    positive_scores: np.ndarray | None = None  # per ScoreBins bin; None until a scored label arrives
+    negative_scores: np.ndarray | None = None
+    scores_outside_unit: int = 0  # labelled rows whose score is outside [0, 1]
     residual_rows: int = 0
     residual_sum: float = 0.0
     residual_abs_sum: float = 0.0
     residual_square_sum: float = 0.0
 
-    def add(self, prediction: Any, label: Any, score: float | None, positive_class: str) -> bool:
-        """Count one labelled prediction; True when it was right (same class)."""
+    def add_classification(
+        self, prediction: Any, label: Any, score: float | None, positive_class: str, bins: ScoreBins
+    ) -> bool:
+        """Count one labelled prediction of a classifier; True when it was right (same class)."""
         label_class, predicted_class = class_key(label), class_key(prediction)
         right = label_class == predicted_class
         self.labeled += 1
         self.correct += right
         self.confusion[(label_class, predicted_class)] += 1
-        if score is not None:
-            step = round(min(max(score, 0.0), 1.0) * SCORE_GRID)
-            (self.positive_scores if label_class == positive_class else self.negative_scores)[step] += 1
-        predicted, actual = _number(prediction), _number(label)
-        if predicted is not None and actual is not None:
-            residual = actual - predicted
-            self.residual_rows += 1
-            self.residual_sum += residual
-            self.residual_abs_sum += abs(residual)
-            self.residual_square_sum += residual * residual
+        if score is not None and math.isfinite(score):
+            if self.positive_scores is None or self.negative_scores is None:
+                self.positive_scores = np.zeros(bins.size, dtype=np.int64)
+                self.negative_scores = np.zeros(bins.size, dtype=np.int64)
+            target = self.positive_scores if label_class == positive_class else self.negative_scores
+            target[bins.index(score)] += 1
+            self.scores_outside_unit += not 0.0 <= score <= 1.0
         return right
+
+    def add_regression(self, prediction: Any, label: Any) -> bool:
+        """Count one labelled prediction of a regression model when both are numbers; True when counted."""
+        predicted, actual = _number(prediction), _number(label)
+        self.labeled += 1
+        if predicted is None or actual is None:
+            return False
+        residual = actual - predicted
+        self.residual_rows += 1
+        self.residual_sum += residual
+        self.residual_abs_sum += abs(residual)
+        self.residual_square_sum += residual * residual
+        return True
 
     def merge(self, other: LabelStats) -> None:
         self.labeled += other.labeled
         self.correct += other.correct
         self.confusion.update(other.confusion)
-        self.positive_scores += other.positive_scores
-        self.negative_scores += other.negative_scores
+        if other.positive_scores is not None and other.negative_scores is not None:
+            if self.positive_scores is None or self.negative_scores is None:
+                self.positive_scores = other.positive_scores.copy()
+                self.negative_scores = other.negative_scores.copy()
+            else:
+                self.positive_scores += other.positive_scores
+                self.negative_scores += other.negative_scores
+        self.scores_outside_unit += other.scores_outside_unit
         self.residual_rows += other.residual_rows
         self.residual_sum += other.residual_sum
         self.residual_abs_sum += other.residual_abs_sum
         self.residual_square_sum += other.residual_square_sum
 
-    def classes(self) -> list[str]:
-        """Every class seen as a label or a prediction, sorted."""
-        return sorted({c for pair in self.confusion for c in pair})
-
-    def is_binary(self, positive_class: str) -> bool:
-        """Binary when at most two classes were seen and one of them is the positive class."""
-        classes = self.classes()
-        return len(classes) <= 2 and positive_class in classes
-
     def binary_outcomes(self, positive_class: str) -> dict[str, int]:
-        """tp, fp, tn, fn with `positive_class` as the positive class."""
-        outcomes = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
-        for (label, predicted), rows in self.confusion.items():
-            key = ("t" if label == predicted else "f") + ("p" if predicted == positive_class else "n")
-            outcomes[key] += rows
-        return outcomes
+        """tp, fp, tn, fn with `positive_class` against every other class."""
+        return binary_outcomes(self.confusion, positive_class)
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    """scikit-learn's zero_division=0: an empty denominator gives 0."""
-    return numerator / denominator if denominator else 0.0
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
-def _f1(precision: float, recall: float) -> float:
-    return _ratio(2 * precision * recall, precision + recall)
+def window_performance(stats: LabelStats, task: str, model: ModelClasses) -> dict[str, float]:
+    """The metrics of a window's labelled rows (see `promml.stats.performance`); NaN metrics left out.
 
-
-def roc_auc_from_histograms(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(score of a positive > score of a negative) + ½ P(equal), from score histograms on one grid (the
-    Mann-Whitney form of the area under the ROC curve). NaN without a positive or without a negative."""
-    positives, negatives = int(positive.sum()), int(negative.sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    negatives_below = np.concatenate([[0], np.cumsum(negative)[:-1]])
-    wins = float(np.dot(positive, negatives_below)) + 0.5 * float(np.dot(positive, negative))
-    return wins / (positives * negatives)
-
-
-def classification_metrics(stats: LabelStats, positive_class: str) -> dict[str, float]:
-    """accuracy, precision, recall, f1 and roc_auc of the labelled rows (empty without any).
-
-    Binary (see `LabelStats.is_binary`): precision, recall and F1 of the positive class, ROC AUC of the score as the
-    positive class's probability. Otherwise macro averages over every class seen as a label or a prediction, and
-    ROC AUC as the macro one-vs-rest AUC of the predicted class itself (a single score per row ranks nothing for
-    the other classes): per class present among the labels, (TPR + TNR) / 2.
+    Classification, binary model: accuracy, precision, recall and F1 of the positive class against the rest, ROC
+    AUC of the score as the positive class's probability. Multi-class: macro means over the model's classes (the
+    classes seen in the rows when the baseline does not list them), ROC AUC the macro one-vs-rest AUC of the
+    predicted class itself. Regression: mae, rmse, mean_residual (label − prediction).
     """
+    if task != "classification":
+        return regression_metrics(stats.residual_rows, stats.residual_sum, stats.residual_abs_sum,
+                                  stats.residual_square_sum)
     if stats.labeled == 0:
         return {}
-    metrics = {"accuracy": stats.correct / stats.labeled}
-    confusion = stats.confusion
-    if stats.is_binary(positive_class):
-        outcomes = stats.binary_outcomes(positive_class)
-        precision = _ratio(outcomes["tp"], outcomes["tp"] + outcomes["fp"])
-        recall = _ratio(outcomes["tp"], outcomes["tp"] + outcomes["fn"])
-        metrics.update(precision=precision, recall=recall, f1=_f1(precision, recall))
-        metrics["roc_auc"] = roc_auc_from_histograms(stats.positive_scores, stats.negative_scores)
+    if model.binary:
+        metrics = classification_metrics(stats.confusion, model.metric_classes(), model.positive_class)
+        if stats.positive_scores is not None and stats.negative_scores is not None:
+            metrics["roc_auc"] = roc_auc_from_histograms(stats.positive_scores, stats.negative_scores)
     else:
-        classes = stats.classes()
-        true_positives = {c: confusion.get((c, c), 0) for c in classes}
-        predicted = Counter[str]()
-        actual = Counter[str]()
-        for (label, prediction), rows in confusion.items():
-            predicted[prediction] += rows
-            actual[label] += rows
-        precisions = [_ratio(true_positives[c], predicted[c]) for c in classes]
-        recalls = [_ratio(true_positives[c], actual[c]) for c in classes]
-        metrics["precision"] = float(np.mean(precisions))
-        metrics["recall"] = float(np.mean(recalls))
-        metrics["f1"] = float(np.mean([_f1(p, r) for p, r in zip(precisions, recalls, strict=True)]))
-        aucs = []
-        for c in classes:
-            negatives = stats.labeled - actual[c]
-            if actual[c] and negatives:
-                true_negatives = negatives - (predicted[c] - true_positives[c])
-                aucs.append((true_positives[c] / actual[c] + true_negatives / negatives) / 2)
-        metrics["roc_auc"] = float(np.mean(aucs)) if len(aucs) >= 2 else float("nan")
+        classes = model.metric_classes()
+        metrics = classification_metrics(stats.confusion, classes, model.positive_class)
+        metrics["roc_auc"] = one_vs_rest_auc_of_predictions(stats.confusion, classes)
     return {name: value for name, value in metrics.items() if not math.isnan(value)}
 
 
-def regression_metrics(stats: LabelStats) -> dict[str, float]:
-    """mae, rmse and mean_residual (mean of label − prediction) of the rows whose prediction and label are numbers."""
-    rows = stats.residual_rows
-    if rows == 0:
-        return {}
-    return {
-        "mae": stats.residual_abs_sum / rows,
-        "rmse": math.sqrt(stats.residual_square_sum / rows),
-        "mean_residual": stats.residual_sum / rows,
-    }
+def unknown_rows(stats: LabelStats, model: ModelClasses) -> int | None:
+    """Labelled rows whose label or prediction is not one of the model's classes; None when they are not known."""
+    return None if model.classes is None else unknown_class_rows(stats.confusion, model.classes)

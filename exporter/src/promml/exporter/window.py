@@ -37,7 +37,7 @@ from ..stats.drift import (
 from .checkpoint import LabelTotals
 from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, WRONG_TYPE, PredictionColumns, columns_of
 from .config import ConfigError, WindowSpec
-from .performance import LabelStats, class_key, classification_metrics, regression_metrics
+from .performance import LabelStats, ModelClasses, ScoreBins, class_key, unknown_rows, window_performance
 from .reservoir import Reservoir
 from .sampling import merged_sample
 from .segments import (
@@ -116,6 +116,8 @@ class WindowSnapshot:
     schema_violations: dict[tuple[str, str], int] = field(default_factory=dict)  # (feature, reason) → rows
     performance: dict[str, float] = field(default_factory=dict)
     binary_outcomes: dict[str, int] | None = None
+    unknown_class_rows: int | None = None  # labelled rows with a label or prediction outside the model's classes
+    scores_outside_unit: int = 0  # labelled rows whose score is outside [0, 1]
     segments: dict[str, dict[str, SegmentValue]] = field(default_factory=dict)  # feature → value → counts
     parity_ratio: dict[str, float] = field(default_factory=dict)  # feature → demographic parity ratio
 
@@ -155,7 +157,7 @@ class SlidingWindow:
         max_pending: int = 200_000,
         label_ttl_seconds: float | None = None,
         sample_size: int = 1000,
-        positive_class: Any = 1,
+        positive_class: Any = None,
         segments: Sequence[str] = (),
         max_segment_values: int = DEFAULT_MAX_SEGMENT_VALUES,
         min_segment_rows: int = DEFAULT_MIN_SEGMENT_ROWS,
@@ -176,8 +178,11 @@ class SlidingWindow:
         self.slot_sample_capacity = min(
             sample_size, max(1, math.ceil(sample_size * slot_seconds / shortest * SLOT_SAMPLE_HEADROOM))
         )
-        self.positive_class = class_key(positive_class)
         self.task = getattr(baseline, "task", None) or "classification"
+        self.model = resolve_model_classes(baseline, positive_class)
+        self.positive_class = self.model.positive_class
+        score_reference = getattr(baseline, "score", None)
+        self.score_bins = ScoreBins.for_reference(None if score_reference is None else score_reference.sample)
         self._numeric = tuple(baseline.numeric)
         self._categorical = tuple(baseline.categorical)
         self._feature_names = frozenset([*self._numeric, *self._categorical])
@@ -250,7 +255,10 @@ class SlidingWindow:
         slot = self._slots.get(key)
         right = same_label(prediction, feedback.label)
         if slot is not None:
-            slot.labels.add(prediction, feedback.label, score, self.positive_class)
+            if self.task == "classification":
+                slot.labels.add_classification(prediction, feedback.label, score, self.positive_class, self.score_bins)
+            else:
+                slot.labels.add_regression(prediction, feedback.label)
             if segment_entry:
                 for name, value in zip(self.segments, segment_entry[0], strict=True):
                     if value is not None:
@@ -431,12 +439,10 @@ class SlidingWindow:
         pvalues = ks_pvalues([d for d, _ in ks_statistics.values()], [n for _, n in ks_statistics.values()])
         ks = {name: (d, float(p)) for (name, (d, _)), p in zip(ks_statistics.items(), pvalues, strict=True)}
         summaries = {name: getattr(ref, "summary", None) for name, ref in baseline.numeric.items()}
-        performance = (
-            classification_metrics(labels, self.positive_class) if self.task == "classification"
-            else regression_metrics(labels)
-        )
+        performance = window_performance(labels, self.task, self.model)
+        classification = self.task == "classification"
         binary = None
-        if self.task == "classification" and labels.labeled and labels.is_binary(self.positive_class):
+        if classification and labels.labeled and self.model.binary:
             binary = labels.binary_outcomes(self.positive_class)
         segments = {
             name: window_values((slot.segments[name] for slot in slots if name in slot.segments),
@@ -479,6 +485,8 @@ class SlidingWindow:
             schema_violations=_capped_violations(violations),
             performance=performance,
             binary_outcomes=binary,
+            unknown_class_rows=unknown_rows(labels, self.model) if classification else None,
+            scores_outside_unit=labels.scores_outside_unit,
             segments=segments,
             parity_ratio=parity,
         )
@@ -498,6 +506,48 @@ class SlidingWindow:
         for prediction_id in doomed:
             del pending[prediction_id]
         self.evicted_pending += len(doomed)
+
+
+def _class_of_category(category: str) -> str:
+    """A format-2 baseline's predicted-class category (`str()` of the value) as a class key: "1.0" is "1"."""
+    try:
+        return class_key(float(category))
+    except ValueError:
+        return category
+
+
+def resolve_model_classes(baseline: Baseline, configured: Any) -> ModelClasses:
+    """The model's classes and its one positive class, from the baseline and the config's `positive_class`.
+
+    Format 3 records both. An older baseline's classes are its predicted-class categories when it has them (the
+    positive class of two being the larger, as its builder took it), else unknown (binary assumed). A configured
+    positive class that differs from the baseline's, or that is not one of its classes, is a ConfigError: the
+    baseline's reference metrics and the windows' would be of different classes.
+    """
+    classes = getattr(baseline, "classes", None)
+    recorded = getattr(baseline, "positive_class", None)
+    predicted = getattr(baseline, "predicted_class", None)
+    if classes is None and predicted is not None and getattr(baseline, "task", None) == "classification":
+        classes = tuple(_class_of_category(category) for category in predicted.categories)
+        if len(classes) == 2 and recorded is None:
+            recorded = _larger(classes)
+    wanted = None if configured is None else class_key(configured)
+    if wanted is not None and recorded is not None and wanted != recorded:
+        raise ConfigError(f"positive_class: the config says {wanted!r} but the baseline's positive class is "
+                          f"{recorded!r}; set positive_class: {recorded} or rebuild the baseline with "
+                          f"--positive-class {wanted}")
+    positive = wanted or recorded or class_key(1)
+    if classes is not None and len(classes) <= 2 and positive not in classes:
+        raise ConfigError(f"positive_class: {positive!r} is not one of the model's classes in the baseline "
+                          f"({', '.join(map(repr, classes))}); set positive_class to one of them")
+    return ModelClasses(None if classes is None else tuple(classes), positive)
+
+
+def _larger(classes: Sequence[str]) -> str:
+    try:
+        return max(classes, key=float)
+    except ValueError:
+        return max(classes)
 
 
 def _capped_violations(violations: Counter[tuple[str, str]]) -> dict[tuple[str, str], int]:
