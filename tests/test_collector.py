@@ -264,4 +264,5 @@ def test_segment_metrics_per_window_and_replicas_sum_to_the_fleet(tmp_path, base
                                                                                                  "ml_demographic"))}
     assert types == {name: "gauge" for name in (
         "ml_segment_rows", "ml_segment_labeled_rows", "ml_segment_positive_predictions", "ml_segment_correct_rows",
-        "ml_segment_positive_rate", "ml_segment_accuracy", "ml_demographic_parity_ratio")}
+        "ml_segment_positive_rate", "ml_segment_accuracy", "ml_segment_overflow_rows",
+        "ml_demographic_parity_ratio")}

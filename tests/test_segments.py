@@ -54,13 +54,21 @@ def test_window_values_sum_slots_and_keep_the_largest_values():
     first, second = SegmentTable(5), SegmentTable(5)
     first.add_rows(["a", "a", "b", "c"], np.array([1, 0, 1, 0], dtype=bool))
     second.add_rows(["b", "b", "c", "d"], np.array([1, 1, 0, 0], dtype=bool))
-    assert window_values([first, second], max_values=5) == {
+    assert window_values([first, second], max_values=5) == ({
         "a": SegmentValue(2, 1, 0, 0), "b": SegmentValue(3, 3, 0, 0), "c": SegmentValue(2, 0, 0, 0),
-        "d": SegmentValue(1, 0, 0, 0)}
+        "d": SegmentValue(1, 0, 0, 0)}, 0)
     # two values: b (3 rows), then a and c tie at 2 and a wins by name; c and d go to other
-    assert window_values([first, second], max_values=2) == {
-        OTHER_VALUE: SegmentValue(3, 0, 0, 0), "a": SegmentValue(2, 1, 0, 0), "b": SegmentValue(3, 3, 0, 0)}
-    assert window_values([], max_values=2) == {}
+    assert window_values([first, second], max_values=2) == ({
+        OTHER_VALUE: SegmentValue(3, 0, 0, 0), "a": SegmentValue(2, 1, 0, 0), "b": SegmentValue(3, 3, 0, 0)}, 0)
+    assert window_values([], max_values=2) == ({}, 0)
+
+
+def test_window_values_report_what_a_full_slot_counted_as_other_as_overflow():
+    full = SegmentTable(1)
+    full.add_rows(["a", "a", "b"], np.array([0, 0, 1], dtype=bool))  # "b" came after the slot's cap: other
+    values, overflow = window_values([full], max_values=5)
+    assert values == {"a": SegmentValue(2, 0, 0, 0), OTHER_VALUE: SegmentValue(1, 1, 0, 0)}
+    assert overflow == 1
 
 
 def test_segment_value_rates():

@@ -24,6 +24,7 @@ from promml.baseline import (
     parse_baseline,
 )
 from promml.exporter.config import ConfigError, WindowSpec
+from promml.exporter.segments import SLOT_VALUES_PER_REPORTED
 from promml.exporter.window import LABEL_DELAY_BUCKETS, SlidingWindow, same_label
 from promml.records import Feedback, Prediction
 from promml.stats.drift import PSI_EPSILON
@@ -485,22 +486,28 @@ def test_numeric_segment_feature_is_split_by_its_baseline_bins(rich_baseline):
         name: int(n) for name, n in zip(names, counts, strict=True) if n}
 
 
-def test_segment_values_are_capped_per_slot_and_per_window(rich_baseline):
+def test_segment_values_are_chosen_per_window_and_capped_per_slot_beyond_their_headroom(rich_baseline):
     def row(i: int, region: str, timestamp: float) -> Prediction:
         return prediction(f"c{i}-{region}", timestamp, {"x": 0.0, "region": region}, predicted=i % 2)
 
     window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, segments=["region"],
                            max_segment_values=2)
-    # slot 0: a (3 rows), b (2), c (1): the two most frequent are kept, c is counted as other
+    assert SLOT_VALUES_PER_REPORTED == 4
+    # slot 0: a (3 rows), b (2), c (1): a slot counts up to 2 × 4 values exactly
     window.add_predictions([row(i, r, 1.0) for i, r in enumerate("aaabbc")], now=20)
-    # slot 1: d (4 rows), c (1): another slot keeps its own two values
+    # slot 1: d (4 rows), c (1)
     window.add_predictions([row(i, r, 11.0) for i, r in enumerate("ddddc")], now=20)
     slot_values = [sorted(slot.segments["region"].counts) for _, slot in sorted(window._slots.items())]
-    assert slot_values == [["__other__", "a", "b"], ["c", "d"]]
+    assert slot_values == [["a", "b", "c"], ["c", "d"]]
     # the window reports its 2 values with the most rows (d 4, a 3); b (2) and c (1 + 1) are summed into other
     values = window.snapshot(now=20).segments["region"]
     assert {value: per_value.rows for value, per_value in values.items()} == {"d": 4, "a": 3, "__other__": 4}
     assert values["__other__"].positive == 2  # b: rows 3 and 4 (predicted 1, 0); c: row 5 (1) and row 4 (0)
+    # slot 2: ten values, more than its 8: the two last new ones (one row each, by name) are counted as other
+    window.add_predictions([row(i, r, 21.0) for i, r in enumerate("abcdefghij")], now=25)
+    snapshot = window.snapshot(now=25)
+    assert snapshot.segment_overflow == {"region": 2}
+    assert snapshot.segments["region"]["__other__"].rows == 4 + 8 - 2 + 2
 
 
 def test_segments_expire_with_their_slots_and_labels_join_their_value(rich_baseline):
@@ -691,3 +698,35 @@ def test_a_regression_slot_keeps_sums_not_rows():
     (slot,) = window._slots.values()
     assert slot.labels.residual_rows == 2000
     assert len(slot.labels.confusion) == 0 and slot.labels.positive_scores is None
+
+
+def test_segment_counts_are_exact_for_the_values_reported_whatever_the_polls():
+    """40 values, max_segment_values 20, polls of 10 rows: the window reports the true top 20 by rows (ties by
+    name), each with its exact rows and positive predictions (numpy on the same rows), and the rest as other."""
+    rng = np.random.default_rng(15)
+    names = [f"v{i:02d}" for i in range(40)]
+    shares = 1 / np.arange(1, 41) ** 0.8
+    n = 6000
+    values = rng.choice(names, n, p=shares / shares.sum())
+    predicted = rng.integers(0, 2, n)
+    timestamps = np.sort(rng.uniform(60, 3600, n))
+    baseline = dataclasses.replace(classifier_baseline([0, 1] * 50, [0, 1] * 50), categorical={
+        "group": categorical_reference({name: 1 / 40 for name in names})})
+    window = SlidingWindow(baseline, windows=[WindowSpec("1h", 3600)], slot_seconds=60, segments=["group"],
+                           max_segment_values=20)
+    for start in range(0, n, 10):
+        window.add_predictions([Prediction(f"g{i}", float(timestamps[i]), "m", "1", {"group": str(values[i])},
+                                           int(predicted[i]), None) for i in range(start, min(start + 10, n))],
+                               now=float(timestamps[min(start + 9, n - 1)]))
+    reported = window.snapshot(now=3600).segments["group"]
+    distinct, rows = np.unique(values, return_counts=True)
+    ranked = sorted(zip(distinct.tolist(), rows.tolist(), strict=True), key=lambda item: (-item[1], item[0]))
+    top = {name for name, _ in ranked[:20]}
+    assert set(reported) == top | {"__other__"}
+    for name in top:
+        assert reported[name].rows == int(np.count_nonzero(values == name))
+        assert reported[name].positive == int(np.count_nonzero((values == name) & (predicted == 1)))
+    others = ~np.isin(values, list(top))
+    assert reported["__other__"].rows == int(np.count_nonzero(others))
+    assert reported["__other__"].positive == int(np.count_nonzero(others & (predicted == 1)))
+    assert window.snapshot(now=3600).segment_overflow == {"group": 0}

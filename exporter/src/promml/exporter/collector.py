@@ -234,6 +234,9 @@ class ExporterCollector(Collector):
                      "class.", labels, [(key, stats.positive_rate) for key, stats in classification], model)
         yield _gauge("ml_segment_accuracy", "Accuracy of each segment value's labelled rows.", labels,
                      [(key, stats.accuracy) for key, stats in classification], model)
+        yield _gauge("ml_segment_overflow_rows", "Rows of each window counted under __other__ by a time slot that "
+                     "already held its cap of distinct values (0: every reported count is exact).",
+                     ("window", "segment"), _per_feature(windows, "segment_overflow"), model)
         yield _gauge("ml_demographic_parity_ratio", "Lowest over highest positive rate among each segment "
                      "feature's values with enough rows.", ("window", "segment"),
                      _per_feature(windows, "parity_ratio"), model)

@@ -6,9 +6,14 @@ slots, windows and replicas add up, so a window's numbers are the sum of its slo
 exporters'. A categorical feature's value is its text; a numeric feature's value is its baseline bin
 (`[30, 41)`), so its values are as few as its bins. Rows whose value is missing belong to no segment.
 
-Memory is bounded by `max_values` per feature per slot: the values a slot already counts stay, new ones are taken
-most frequent first until the slot holds `max_values`, and the rest are counted under `OTHER_VALUE`. A window
-reports its `max_values` values with the most rows and sums the others into `OTHER_VALUE`.
+Which values a window reports is chosen over the whole window, not per slot: each slot counts every value exactly,
+up to `SLOT_VALUES_PER_REPORTED` × `max_values` distinct values per feature (memory stays bounded), and the window
+sums the slots, reports its `max_values` values with the most rows (ties by name), each with its exact counts, and
+sums the others into `OTHER_VALUE`. Capping per slot instead would count a value under `OTHER_VALUE` in every slot
+where it came after the cap was reached (with polls of a few rows, most of its rows), and report a value outside
+the true top while leaving out one inside. Only a slot with more distinct values than its cap counts the extra
+ones under `OTHER_VALUE` itself (the values it already holds stay, new ones are taken most frequent first); those
+rows are the window's `overflow` (`ml_segment_overflow_rows`): while it is 0, every reported count is exact.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ DEFAULT_MIN_SEGMENT_ROWS = 30
 """Rows a value needs in a window to take part in the demographic parity ratio: a positive rate from fewer rows
 is mostly noise (its standard error near 0.5 is 0.09 at 30 rows)."""
 OTHER_VALUE = "__other__"
+SLOT_VALUES_PER_REPORTED = 4
+"""A slot counts up to this many times `max_segment_values` distinct values per segment feature exactly (80 by
+default): a fairness segment has a handful of values, so in practice every value is counted exactly, while a
+feature with thousands of values cannot grow a slot without bound (it holds at most 80 count vectors)."""
 
 ROWS, POSITIVE, LABELED, CORRECT = range(4)
 """Positions of the four counts in a value's count vector."""
@@ -133,9 +142,9 @@ class SegmentValue:
         return self.correct / self.labeled if self.labeled else math.nan
 
 
-def window_values(tables: Iterable[SegmentTable], max_values: int) -> dict[str, SegmentValue]:
+def window_values(tables: Iterable[SegmentTable], max_values: int) -> tuple[dict[str, SegmentValue], int]:
     """One feature's counts over a window's slots: the `max_values` values with the most rows (ties by name), the
-    others summed into `OTHER_VALUE`."""
+    others summed into `OTHER_VALUE`; and the rows the slots themselves counted under `OTHER_VALUE` (overflow)."""
     totals: dict[str, np.ndarray] = {}
     for table in tables:
         for value, counts in table.counts.items():
@@ -144,12 +153,13 @@ def window_values(tables: Iterable[SegmentTable], max_values: int) -> dict[str, 
             else:
                 totals[value] = counts.copy()
     other = totals.pop(OTHER_VALUE, np.zeros(4, dtype=np.int64))
+    overflow = int(other[ROWS])
     ranked = sorted(totals, key=lambda value: (-int(totals[value][ROWS]), value))
     for value in ranked[max_values:]:
         other = other + totals.pop(value)
     if other[ROWS]:
         totals[OTHER_VALUE] = other
-    return {value: SegmentValue(*(int(n) for n in counts)) for value, counts in sorted(totals.items())}
+    return {value: SegmentValue(*(int(n) for n in counts)) for value, counts in sorted(totals.items())}, overflow
 
 
 def parity_ratio(values: Mapping[str, SegmentValue], min_rows: int) -> float:

@@ -43,6 +43,7 @@ from .sampling import merged_sample
 from .segments import (
     DEFAULT_MAX_SEGMENT_VALUES,
     DEFAULT_MIN_SEGMENT_ROWS,
+    SLOT_VALUES_PER_REPORTED,
     SegmentTable,
     SegmentValue,
     parity_ratio,
@@ -120,6 +121,7 @@ class WindowSnapshot:
     scores_outside_unit: int = 0  # labelled rows whose score is outside [0, 1]
     segments: dict[str, dict[str, SegmentValue]] = field(default_factory=dict)  # feature → value → counts
     parity_ratio: dict[str, float] = field(default_factory=dict)  # feature → demographic parity ratio
+    segment_overflow: dict[str, int] = field(default_factory=dict)  # feature → rows a full slot counted as other
 
     @property
     def accuracy(self) -> float | None:
@@ -360,7 +362,7 @@ class SlidingWindow:
         for name in self.segments:
             table = slot.segments.get(name)
             if table is None:
-                table = slot.segments[name] = SegmentTable(self.max_segment_values)
+                table = slot.segments[name] = SegmentTable(self.max_segment_values * SLOT_VALUES_PER_REPORTED)
             if name in self._numeric:
                 reference, raw = self.baseline.numeric[name], rows.numeric[:, self._numeric.index(name)].tolist()
             else:
@@ -444,11 +446,12 @@ class SlidingWindow:
         binary = None
         if classification and labels.labeled and self.model.binary:
             binary = labels.binary_outcomes(self.positive_class)
-        segments = {
+        segment_totals = {
             name: window_values((slot.segments[name] for slot in slots if name in slot.segments),
                                 self.max_segment_values)
             for name in self.segments
         }
+        segments = {name: values for name, (values, _) in segment_totals.items()}
         parity = (
             {name: parity_ratio(values, self.min_segment_rows) for name, values in segments.items()}
             if self.task == "classification" else {}
@@ -488,6 +491,7 @@ class SlidingWindow:
             unknown_class_rows=unknown_rows(labels, self.model) if classification else None,
             scores_outside_unit=labels.scores_outside_unit,
             segments=segments,
+            segment_overflow={name: overflow for name, (_, overflow) in segment_totals.items()},
             parity_ratio=parity,
         )
 
