@@ -166,3 +166,26 @@ def test_invalid_capacity_is_rejected(capacity: object) -> None:
 def test_multidimensional_values_are_rejected() -> None:
     with pytest.raises(ValueError, match="values must be a 1-D array"):
         Reservoir(3, seed=0).add_many(np.zeros((2, 2)))
+
+
+def test_a_shrunk_reservoir_stays_uniform_as_values_go_on_coming() -> None:
+    """300 values into capacity 50, shrunk to 10, then 100 more: every one of the 400 values is kept with the same
+    chance, 10 / 400 (chi-square over the values, scipy)."""
+    kept = np.zeros(400)
+    for trial in range(2000):
+        reservoir = Reservoir(50, seed=trial)
+        reservoir.add_many(np.arange(300, dtype=float))
+        reservoir.shrink(10)
+        assert reservoir.capacity == 10 and reservoir.held == 10
+        reservoir.add_many(np.arange(300, 400, dtype=float))
+        kept[reservoir.values().astype(int)] += 1
+    assert kept.sum() == 2000 * 10
+    assert stats.chisquare(kept).pvalue > 0.01
+
+
+def test_memory_grows_with_the_values_kept_not_the_capacity() -> None:
+    reservoir = Reservoir(1000, seed=0)
+    reservoir.add_many(np.arange(10, dtype=float))
+    assert reservoir.held == 10 and reservoir.values().tolist() == list(range(10))
+    reservoir.shrink(2000)  # not lower: nothing changes
+    assert reservoir.capacity == 1000

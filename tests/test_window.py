@@ -24,6 +24,7 @@ from promml.baseline import (
     parse_baseline,
 )
 from promml.exporter.config import ConfigError, WindowSpec
+from promml.exporter.sampling import merged_sample
 from promml.exporter.segments import SLOT_VALUES_PER_REPORTED
 from promml.exporter.window import LABEL_DELAY_BUCKETS, SlidingWindow, same_label
 from promml.records import Feedback, Prediction
@@ -321,15 +322,81 @@ def test_summed_bin_counts_of_two_halves_give_the_psi_of_the_whole(rich_baseline
 
 
 def test_window_sample_takes_each_slot_in_proportion_to_its_rows(rich_baseline):
-    # slots of 10 s in a 60 s window hold at most ceil(50 * 10 / 60 * 4) = 34 values each
     window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10, sample_size=50)
-    assert window.slot_sample_capacity == 34
     busy = [prediction(f"b{i}", 1.0, {"x": 100.0 + i}) for i in range(300)]  # slot 0: 300 rows
     quiet = [prediction(f"q{i}", 11.0, {"x": -100.0 - i}) for i in range(100)]  # slot 1: 100 rows
     window.add_predictions(busy + quiet, now=20)
-    snapshot = window.snapshot(now=20)
-    # rate f = min(50 / 400, 34 / 300, 34 / 100) = 34 / 300: 34 from the busy slot, 11.33 → 11 from the quiet one
-    assert snapshot.sample_sizes["x"] == 45
+    assert window.snapshot(now=20).sample_sizes["x"] == 50  # always sample_size when the window has that many
+    # the busy slot's share of a 50-value sample: hypergeometric(400, 300, 50), mean 37.5 (chi-square, scipy)
+    from_busy = []
+    for seed in range(40):
+        parts = [(slot.reservoirs["x"].seen, slot.reservoirs["x"].values())
+                 for _, slot in sorted(window._slots.items())]
+        sample = merged_sample(parts, 50, np.random.default_rng(seed))
+        from_busy.append(int(np.count_nonzero(sample > 0)))
+    assert stats.ttest_1samp(from_busy, 37.5).pvalue > 0.01
+
+
+def _minute_rows(minutes: int, per_minute: int, seed: int, shift_from: int | None = None) -> list[Prediction]:
+    """`per_minute` rows of x ~ N(0, 1) in each minute; from minute `shift_from` on, x ~ N(1, 1)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for minute in range(minutes):
+        mean = 1.0 if shift_from is not None and minute >= shift_from else 0.0
+        for j, x in enumerate(rng.normal(mean, 1.0, per_minute).tolist()):
+            rows.append(prediction(f"m{minute}-{j}", minute * 60 + 30.0, {"x": x}))
+    return rows
+
+
+def day_window(baseline, rows, sample_size=1000) -> SlidingWindow:
+    window = SlidingWindow(baseline, windows=[WindowSpec("24h", 86400)], slot_seconds=60, sample_size=sample_size)
+    for start in range(0, len(rows), 600):  # polls as they come, with a recompute now and then
+        batch = rows[start:start + 600]
+        window.add_predictions(batch, now=batch[-1].timestamp)
+        window.snapshots(now=batch[-1].timestamp)
+    return window
+
+
+def test_a_day_window_samples_every_minute_alike(baseline):
+    """1,440 one-minute slots of 10 rows, sample_size 1000: values are drawn uniformly over the day (chi-square
+    over the 24 hours, scipy), not all from the oldest 1,000 minutes."""
+    rows = _minute_rows(1440, 10, seed=16)
+    window = day_window(baseline, rows)
+    hour_of = {x: int(row.timestamp // 3600) for row in rows for x in [row.features["x"]]}
+    per_hour = np.zeros(24)
+    for seed in range(20):
+        parts = [(slot.reservoirs["x"].seen, slot.reservoirs["x"].values())
+                 for _, slot in sorted(window._slots.items())]
+        for x in merged_sample(parts, 1000, np.random.default_rng(seed)).tolist():
+            per_hour[hour_of[x]] += 1
+    assert per_hour.sum() == 20 * 1000
+    assert stats.chisquare(per_hour).pvalue > 0.01
+    assert window.snapshot(now=86399).sample_sizes["x"] == 1000
+
+
+def test_drift_in_the_last_six_hours_of_a_day_reads_as_in_all_rows(baseline):
+    rows = _minute_rows(1440, 10, seed=17, shift_from=1080)
+    window = day_window(baseline, rows)
+    d, p = window.snapshot(now=86399).ks["x"]
+    all_rows = np.array([row.features["x"] for row in rows])
+    d_all = stats.ks_2samp(baseline.numeric["x"].sample, all_rows).statistic
+    assert d_all > 0.07
+    assert abs(d - d_all) < 0.03  # sampling noise of a 1,000-value sample (it read 0.029 against 0.091 before)
+    assert p < 0.01
+
+
+def test_a_burst_in_one_slot_keeps_the_sample_at_sample_size(baseline):
+    """10,000 rows in one 60 s slot of a 1-hour window, plus 20 rows in each of 59 others: the sample holds 1,000
+    values, and with no drift the normalised Wasserstein stays small."""
+    rng = np.random.default_rng(18)
+    rows = [prediction(f"q{m}-{j}", m * 60 + 5.0, {"x": float(x)}) for m in range(59)
+            for j, x in enumerate(rng.normal(size=20))]
+    rows += [prediction(f"b{j}", 59 * 60 + 5.0, {"x": float(x)}) for j, x in enumerate(rng.normal(size=10_000))]
+    window = SlidingWindow(baseline, windows=[WindowSpec("1h", 3600)], slot_seconds=60, sample_size=1000)
+    window.add_predictions(rows, now=3590)
+    snapshot = window.snapshot(now=3590)
+    assert snapshot.sample_sizes["x"] == 1000
+    assert snapshot.wasserstein["x"] < 0.1
 
 
 def label_rows(window: SlidingWindow, rows: list[Prediction], labels: list, now: float) -> None:

@@ -12,14 +12,18 @@ import numpy as np
 
 
 class Reservoir:
-    """A uniform sample of at most `capacity` of the values added so far; `seed` makes it reproducible."""
+    """A uniform sample of at most `capacity` of the values added so far; `seed` makes it reproducible.
+
+    Memory grows with the values kept, up to `capacity`, not with the capacity asked for: a slot that sees 10 rows
+    holds 10 floats. `shrink` lowers the capacity later, keeping a uniform subset.
+    """
 
     def __init__(self, capacity: int, seed: int | None = None) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         self.capacity = int(capacity)
         self._rng = np.random.default_rng(seed)
-        self._sample = np.empty(self.capacity, dtype=float)
+        self._sample = np.empty(0, dtype=float)
         self._seen = 0
 
     @property
@@ -27,9 +31,14 @@ class Reservoir:
         """How many values have been offered, kept or not."""
         return self._seen
 
+    @property
+    def held(self) -> int:
+        """How many values are kept: `min(seen, capacity)`."""
+        return self._sample.size
+
     def values(self) -> np.ndarray:
         """A copy of the sample: `min(seen, capacity)` values, in no particular order."""
-        return self._sample[: min(self._seen, self.capacity)].copy()
+        return self._sample.copy()
 
     def add(self, value: float) -> None:
         """Offer one value."""
@@ -40,9 +49,9 @@ class Reservoir:
         batch = np.asarray(values, dtype=float)
         if batch.ndim != 1:
             raise ValueError(f"values must be a 1-D array, got shape {batch.shape}")
-        filling = min(max(self.capacity - self._seen, 0), batch.size)
+        filling = min(max(self.capacity - self._sample.size, 0), batch.size)
         if filling:
-            self._sample[self._seen : self._seen + filling] = batch[:filling]
+            self._sample = np.concatenate([self._sample, batch[:filling]])
         rest = batch[filling:]
         first_position = self._seen + filling
         self._seen += batch.size
@@ -57,3 +66,13 @@ class Reservoir:
         reversed_slots = slots[::-1]
         unique_slots, last_from_end = np.unique(reversed_slots, return_index=True)
         self._sample[unique_slots] = rest[::-1][last_from_end]
+
+    def shrink(self, capacity: int) -> None:
+        """Lower the capacity to `capacity` (no-op when it is not lower), keeping a uniform random subset of the
+        values held. A uniform subset of a uniform sample is a uniform sample, and Algorithm R goes on from there
+        exactly as if `capacity` had been the capacity from the start."""
+        if capacity >= self.capacity or capacity < 1:
+            return
+        self.capacity = int(capacity)
+        if self._sample.size > capacity:
+            self._sample = self._rng.choice(self._sample, capacity, replace=False)

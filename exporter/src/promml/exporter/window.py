@@ -39,7 +39,7 @@ from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, WRONG_TYPE, PredictionCol
 from .config import ConfigError, WindowSpec
 from .performance import LabelStats, ModelClasses, ScoreBins, class_key, unknown_rows, window_performance
 from .reservoir import Reservoir
-from .sampling import merged_sample
+from .sampling import merged_sample, slot_capacity
 from .segments import (
     DEFAULT_MAX_SEGMENT_VALUES,
     DEFAULT_MIN_SEGMENT_ROWS,
@@ -54,11 +54,6 @@ from .segments import (
 DATASET_DRIFT_PSI_THRESHOLD = 0.1
 """`ml_dataset_drift_share` is the share of features whose PSI is over this: the end of PSI's "no change" band
 (< 0.1), the same level as the DataDriftDetected warning."""
-
-SLOT_SAMPLE_HEADROOM = 4
-"""Each slot's reservoir holds up to `sample_size` × slot / shortest window × this many values per numeric feature
-(at most `sample_size`): room for a slot with 4 times its fair share of the shortest window's rows before that
-window's sample gets smaller than `sample_size` (see `sampling.merged_sample`)."""
 
 MAX_UNKNOWN_FEATURES = 20
 """Unknown feature names reported per window (and kept per slot); the rest are counted under `OTHER_FEATURE`, so a
@@ -176,10 +171,6 @@ class SlidingWindow:
         self.max_pending = max_pending
         self.label_ttl_seconds = self.longest_seconds if label_ttl_seconds is None else label_ttl_seconds
         self.sample_size = sample_size
-        shortest = min(spec.seconds for spec in self.windows)
-        self.slot_sample_capacity = min(
-            sample_size, max(1, math.ceil(sample_size * slot_seconds / shortest * SLOT_SAMPLE_HEADROOM))
-        )
         self.task = getattr(baseline, "task", None) or "classification"
         self.model = resolve_model_classes(baseline, positive_class)
         self.positive_class = self.model.positive_class
@@ -291,12 +282,30 @@ class SlidingWindow:
         oldest = self._oldest_slot(now, self.longest_seconds)
         for key in [key for key in self._slots if key < oldest]:
             del self._slots[key]
+        self._shrink_reservoirs()
         self._evict_pending(now)
         return [self._window(spec, now) for spec in self.windows]
 
     def snapshot(self, now: float) -> WindowSnapshot:
         """The primary window's snapshot (see `snapshots`)."""
         return self.snapshots(now)[0]
+
+    def _shrink_reservoirs(self) -> None:
+        """Let each slot's reservoirs keep only what a window's sample may draw from them (`sampling.slot_capacity`).
+
+        A slot's reservoir starts with room for `sample_size` values (a burst in one slot can fill a whole window's
+        sample). Every window holding a slot holds every later slot too, so once later slots have seen rows the
+        slot's share of any sample is at most sample_size × its rows / the rows from it to now, and it keeps that
+        (plus 4 standard deviations). With steady traffic over k slots this is about sample_size × ln k values in
+        all, per numeric feature, instead of sample_size per slot."""
+        keys = sorted(self._slots, reverse=True)
+        for name in self._numeric:
+            since = 0
+            for key in keys:
+                reservoir = self._slots[key].reservoirs.get(name)
+                if reservoir is not None:
+                    since += reservoir.seen
+                    reservoir.shrink(slot_capacity(reservoir.seen, since, self.sample_size))
 
     # --- Binning -----------------------------------------------------------------------------------------------
 
@@ -347,7 +356,7 @@ class SlidingWindow:
             reservoir = slot.reservoirs.get(name)
             if reservoir is None:
                 seed = int(self._seeds.integers(2**63))
-                reservoir = slot.reservoirs[name] = Reservoir(self.slot_sample_capacity, seed=seed)
+                reservoir = slot.reservoirs[name] = Reservoir(self.sample_size, seed=seed)
             reservoir.add_many(numbers)
 
     def _count_segments(self, slot: _Slot, rows: PredictionColumns) -> Iterable[tuple[str | None, ...]]:
