@@ -84,3 +84,12 @@ def test_parity_ratio_is_lowest_over_highest_rate_of_values_with_enough_rows():
     assert parity_ratio(values, min_rows=29) == 0.0
     assert math.isnan(parity_ratio(values, min_rows=60))  # a single value: nothing to compare
     assert math.isnan(parity_ratio({"a": SegmentValue(40, 0, 0, 0), "b": SegmentValue(40, 0, 0, 0)}, min_rows=30))
+
+
+def test_bin_labels_of_close_edges_stay_distinct():
+    edges = [1_700_000_000.0 + 100 * k for k in range(9)]  # epoch-like: 6 significant digits would merge them
+    labels = bin_labels(edges)
+    assert len(set(labels)) == len(labels) == 10
+    assert labels[1] == "[1.7e+09, 1.7000001e+09)"
+    assert bin_labels([0.0, np.nextafter(0.0, 1.0)])[1] == "[0, 4.94066e-324)"
+    assert len(set(bin_labels([0.1, np.nextafter(0.1, 1.0)]))) == 3

@@ -46,13 +46,24 @@ ROWS, POSITIVE, LABELED, CORRECT = range(4)
 """Positions of the four counts in a value's count vector."""
 
 
-def _number_text(value: float) -> str:
-    return f"{value:g}"
+MIN_LABEL_DIGITS = 6
+"""Significant digits of the edges in a numeric segment's labels, more when needed to tell the edges apart."""
+
+
+def edge_texts(edges: Sequence[float]) -> list[str]:
+    """The edges as text with the fewest significant digits (at least `MIN_LABEL_DIGITS`) that keep distinct edges
+    distinct: epoch-like edges 1.7e+09 and 1.7000001e+09 need 8 digits, and 17 always suffice for floats."""
+    for digits in range(MIN_LABEL_DIGITS, 18):
+        texts = [f"{edge:.{digits}g}" for edge in edges]
+        if len(set(texts)) == len(set(edges)):
+            return texts
+    return [repr(float(edge)) for edge in edges]
 
 
 def bin_labels(edges: Sequence[float]) -> list[str]:
-    """The value name of each bin of a numeric baseline feature: `[a, b)`, open at both ends ("-inf", "+inf")."""
-    bounds = ["-inf", *(_number_text(edge) for edge in edges), "+inf"]
+    """The value name of each bin of a numeric baseline feature: `[a, b)`, open at both ends ("-inf", "+inf"); one
+    distinct name per bin (see `edge_texts`)."""
+    bounds = ["-inf", *edge_texts(edges), "+inf"]
     return [f"({low}, {high})" if low == "-inf" else f"[{low}, {high})" for low, high in pairwise(bounds)]
 
 
