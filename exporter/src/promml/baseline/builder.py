@@ -1,4 +1,4 @@
-"""Building the baseline file (format 2) from training data, from Python or as `promml baseline`.
+"""Building the baseline file (format 3) from training data, from Python or as `promml baseline`.
 
 Every column is a feature except the target, the model's prediction and its score. Features are summarised as
 bins, statistics and a bounded sample; the prediction and score columns (the model's outputs on the reference
