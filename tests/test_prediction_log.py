@@ -1,13 +1,17 @@
-"""PredictionBatch renders exactly the records the log format documents, lazily."""
+"""PredictionBatch renders exactly the records the log format documents, lazily, and encodes them as strict JSON."""
 
 from __future__ import annotations
 
 import json
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from promml.instrumentation.jsonl_writer import _encode_other
 from promml.instrumentation.prediction_log import PredictionBatch
 from promml.instrumentation.rows import RowShapeError
 from promml.records import parse_prediction, utc_timestamp
@@ -52,3 +56,74 @@ def test_rows_that_do_not_match_the_predictions_raise() -> None:
         list(PredictionBatch(("p", 1, 2), EPOCH, ("m", "1"), [{"a": 1}], [0, 1], None))
     with pytest.raises(RowShapeError, match="feature_names"):
         list(PredictionBatch(("p", 1, 1), EPOCH, ("m", "1"), np.array([1.0, 2.0]), [0], None))
+
+
+def strict_lines(data: bytes) -> list[dict]:
+    """Parse JSON Lines with a parser that refuses the NaN/Infinity tokens the JSON standard does not have."""
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    assert data.endswith(b"\n")  # split on the newline byte only, as the exporter does (str.splitlines also
+    return [json.loads(line.decode("utf-8"), parse_constant=refuse)  # splits on U+0085 and U+2028)
+            for line in data.split(b"\n")[:-1]]
+
+
+def expected_lines(batch: PredictionBatch) -> list[dict]:
+    """What the documented records of `iter(batch)` say, with non-finite numbers as null."""
+    def finite(value):
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        return value
+
+    return [{key: ({k: finite(v) for k, v in value.items()} if key == "features" else finite(value))
+             for key, value in record.items()} for record in batch]
+
+
+ENCODER = msgspec.json.Encoder(enc_hook=_encode_other)
+
+
+@pytest.mark.parametrize("batch", [
+    PredictionBatch(("p", 1, 1), EPOCH, ("m", "1"), {"a": 1.5, "b": "x", "c": None}, [1], [0.7]),
+    PredictionBatch(("p", 1, 1), EPOCH, ("m", "1"), {"a": np.float32(0.5), "b": np.int64(3)}, [np.int64(1)], None),
+    PredictionBatch(("p", 1, 2), EPOCH, ("m", "1"), [{"a": 1}, {"a": float("nan")}], ["yes", "no"], [0.1, None]),
+    PredictionBatch(("p", 1, 2), EPOCH, ("m", "1"), np.array([[1.5, np.inf], [3, np.nan]]), np.array([1, 0]),
+                    np.array([0.9, np.nan]), feature_names=["x", "y"]),
+    PredictionBatch(("p", 2, 3), EPOCH, ("m", "1"), pd.DataFrame({"x": [1, 2, 3], "r": ["a", "b", None]}),
+                    [0, 1, 0], None, keep=[0, 2]),
+], ids=["one-row", "numpy-scalars", "list", "array-non-finite", "frame-sampled"])
+def test_encoded_lines_are_the_records_as_strict_json(batch: PredictionBatch) -> None:
+    lines = strict_lines(batch.encode_lines(ENCODER))
+    assert lines == expected_lines(batch)
+    for line in lines:
+        parse_prediction(line)
+
+
+FEATURE_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**62), 2**62), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+    st.floats(allow_nan=True, allow_infinity=True, width=32).map(np.float32),
+    st.integers(-(2**31), 2**31).map(np.int64),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.dictionaries(st.text(min_size=1, max_size=8), FEATURE_VALUES, max_size=6), min_size=1,
+                  max_size=5),
+    scores=st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), min_size=5, max_size=5),
+)
+def test_the_log_is_valid_json_whatever_the_features(rows: list[dict], scores: list) -> None:
+    """A property of the writer's encoding: every line parses with a strict JSON parser, one per row, with every
+    finite value kept and NaN/±inf (numpy's included) as null; no row is dropped for one bad value."""
+    batch = PredictionBatch(("p", 3, len(rows)), EPOCH, ("m", "1"), rows if len(rows) > 1 else rows[0],
+                            list(range(len(rows))), scores[: len(rows)])
+    lines = strict_lines(batch.encode_lines(ENCODER))
+    assert len(lines) == len(rows)
+    for line, row in zip(lines, rows, strict=True):
+        assert line["features"].keys() == row.keys()
+        for name, value in row.items():
+            plain = value.item() if isinstance(value, np.generic) else value
+            if isinstance(plain, float) and not np.isfinite(plain):
+                assert line["features"][name] is None
+            else:
+                assert line["features"][name] == plain

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
+
 PREDICTION_FIELDS = ("prediction_id", "timestamp", "model_name", "model_version", "features", "prediction")
 FEEDBACK_FIELDS = ("prediction_id", "timestamp", "label")
 
@@ -146,6 +148,22 @@ def json_value(value: Any) -> Any:
     if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values, recognised without pandas
         return None
     return value
+
+
+class PredictionLine(msgspec.Struct, omit_defaults=True, gc=False):
+    """A prediction record as the log writer encodes it: the fields of `prediction_record`, in its order, with
+    `score` left out when None. A struct is cheaper to build than a dict, and msgspec encodes it as the same object.
+    Untracked by the garbage collector (`gc=False`): it lives for one encode, cannot be part of a reference cycle
+    (nothing refers back to it), and tracking it made the collector a third of the writer's cost.
+    """
+
+    prediction_id: str
+    timestamp: str
+    model_name: str
+    model_version: str
+    features: dict[str, Any]
+    prediction: Any
+    score: Any = None
 
 
 def feedback_record(prediction_id: str, epoch_seconds: float, label: Any) -> dict[str, Any]:
