@@ -797,3 +797,12 @@ def test_segment_counts_are_exact_for_the_values_reported_whatever_the_polls():
     assert reported["__other__"].rows == int(np.count_nonzero(others))
     assert reported["__other__"].positive == int(np.count_nonzero(others & (predicted == 1)))
     assert window.snapshot(now=3600).segment_overflow == {"group": 0}
+
+
+def test_a_score_outside_0_1_is_counted_and_logged_once(caplog):
+    baseline = classifier_baseline([0, 1] * 50, [0, 1] * 50)
+    with caplog.at_level("WARNING", logger="promml.exporter.window"):
+        window = labelled_window(baseline, [1, 0, 1], [1, 0, 0], scores=[2.5, -1.0, 0.7])
+    assert window.snapshot(now=100).scores_outside_unit == 2
+    assert [record.getMessage()[:50] for record in caplog.records] == [
+        "promml exporter: score 2.5 of prediction 'r0' is o"]

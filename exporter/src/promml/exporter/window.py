@@ -14,6 +14,7 @@ itself at most the longest window: a label for a prediction that has left every 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -50,6 +51,8 @@ from .segments import (
     segment_values,
     window_values,
 )
+
+logger = logging.getLogger(__name__)
 
 DATASET_DRIFT_PSI_THRESHOLD = 0.1
 """`ml_dataset_drift_share` is the share of features whose PSI is over this: the end of PSI's "no change" band
@@ -192,6 +195,7 @@ class SlidingWindow:
         self._pending: dict[str, tuple[Any, ...]] = {}
         self._seeds = np.random.default_rng(SAMPLE_SEED)
         self.evicted_pending = 0
+        self._warned_score_range = False  # a score outside [0, 1] is logged once
         self.outcome_totals: Counter[str] = Counter()  # labels joined from new lines: correct / incorrect
         self.label_delay_counts = np.zeros(len(LABEL_DELAY_BUCKETS) + 1, dtype=np.int64)  # last: above every bound
         self.label_delay_sum = 0.0
@@ -250,6 +254,12 @@ class SlidingWindow:
         if slot is not None:
             if self.task == "classification":
                 slot.labels.add_classification(prediction, feedback.label, score, self.positive_class, self.score_bins)
+                if score is not None and not 0.0 <= score <= 1.0 and not self._warned_score_range:
+                    self._warned_score_range = True
+                    logger.warning("promml exporter: score %r of prediction %r is outside [0, 1]; ROC AUC ranks "
+                                   "scores as they are, and ml_window_score_outside_unit_rows counts them (log "
+                                   "the positive class's probability to compare it with a baseline of "
+                                   "probabilities)", score, feedback.prediction_id)
             else:
                 slot.labels.add_regression(prediction, feedback.label)
             if segment_entry:
