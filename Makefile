@@ -56,6 +56,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python benchmarks/bench_instrument.py --multiprocess
 	$(BIN)/python benchmarks/bench_load.py --seconds 60
 	$(BENCH_VENV)/bin/python benchmarks/bench_exporter.py
+	$(BIN)/python benchmarks/bench_backtest.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .ruff_cache

@@ -80,6 +80,17 @@ def _defaults(args: argparse.Namespace) -> tuple[list[str], Path, Path]:
     return rules, prometheus, alertmanager
 
 
+def per_replica_configs(configs: list[str], scenario: Scenario, scenario_dir: Path) -> list[str]:
+    """With several replicas, `promml simulate` writes one exporter config per replica next to the one that reads
+    every log: given that one, the backtest runs one exporter per replica, as deployed."""
+    if len(configs) != 1 or not scenario.replica_exporter_configs or scenario.exporter_config is None:
+        return configs
+    if Path(configs[0]).resolve() != (scenario_dir / scenario.exporter_config).resolve():
+        return configs
+    return [str(scenario_dir / scenario.replica_exporter_configs[name]) for name in scenario.replicas
+            if name in scenario.replica_exporter_configs]
+
+
 def _replicas(configs: list[str], scenario: Scenario) -> list[Replica]:
     replicas = []
     for index, path in enumerate(configs):
@@ -146,7 +157,10 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_prometheus_settings(prometheus_yml)
     rules = load_rules(rule_paths(rules_globs), settings.evaluation_interval)
     alertmanager = load_alertmanager_config(alertmanager_yml)
-    replicas = _replicas(args.configs, scenario)
+    configs = per_replica_configs(args.configs, scenario, scenario_path.parent)
+    if configs != args.configs and not args.quiet:
+        print(f"promml backtest: one exporter per replica ({', '.join(scenario.replicas)})", file=sys.stderr)
+    replicas = _replicas(configs, scenario)
     spans = []
     for replica in replicas:
         _model_check(replica)

@@ -83,6 +83,7 @@ class TimeGatedFollower:
         paths = sorted({path for pattern in self.patterns for path in glob.glob(pattern)})
         self._files = [_File(path, open(path, "rb"), size=os.path.getsize(path)) for path in paths]  # noqa: SIM115
         self.bytes_read = 0
+        self.lines_out = 0
 
     @property
     def paths(self) -> list[str]:
@@ -107,6 +108,7 @@ class TimeGatedFollower:
             if budget <= 0:
                 result.more = True
                 break
+        self.lines_out += len(result.lines)
         if self.on_lines is not None and result.lines:
             self.on_lines(result.lines)
         return result

@@ -70,12 +70,20 @@ class _Histogram:
         yield f"{name}_sum", labels, self.sum
 
 
+def _call_of(prediction_id: str) -> str:
+    """The call a row belongs to, from its id: promml gives a one-row call `<process>-<seq>` and row i of a batch
+    `<process>-<seq>-<i>` (promml.instrumentation.prediction_ids); any other id counts as a call of its own."""
+    return prediction_id.rpartition("-")[0] if prediction_id.count("-") == 2 else prediction_id
+
+
 class ModelSide:
     """One model server replica: fed the prediction lines, asked for its samples at each scrape."""
 
-    def __init__(self, model_name: str, model_version: str, scenario: Scenario, seed: int = 0) -> None:
+    def __init__(self, model_name: str, model_version: str, scenario: Scenario, seed: int = 0,
+                 replica: str | None = None) -> None:
         self.labels = {"model_name": model_name, "model_version": model_version}
         self.scenario = scenario
+        self.replica = replica
         self.rng = np.random.default_rng(seed)
         self.rows = 0
         self.calls_since_scrape = 0
@@ -94,6 +102,7 @@ class ModelSide:
         name, version = self.labels["model_name"], self.labels["model_version"]
         scores: list[float] = []
         sizes = self._batch_sizes
+        fixed = self.scenario.batch_size_rows
         for raw in lines:
             try:
                 line = _decode_line(raw)
@@ -106,8 +115,13 @@ class ModelSide:
             if isinstance(line.score, int | float) and not isinstance(line.score, bool):
                 scores.append(float(line.score))
             self._count_class(line.prediction)
-            call = str(line.prediction_id).rpartition("-")[0] or None  # promml's ids are <call>-<row>
-            if call is not None and call == self._last_call and sizes:
+            call = _call_of(str(line.prediction_id))
+            if fixed is not None:
+                if sizes and sizes[-1] < fixed:
+                    sizes[-1] += 1
+                else:
+                    sizes.append(1)
+            elif call is not None and call == self._last_call and sizes:
                 sizes[-1] += 1
             else:
                 sizes.append(1)
@@ -126,12 +140,12 @@ class ModelSide:
         sizes = np.array(self._batch_sizes, dtype=float)
         self._batch_sizes = []
         self.batch.observe(sizes)
-        rate = min(max(self.scenario.error_rate_at(now), 0.0), 0.999)
+        rate = min(max(self.scenario.error_rate_at(now, self.replica), 0.0), 0.999)
         failed_expected = len(sizes) * rate / (1.0 - rate) + self._error_carry
         failed = int(failed_expected)
         self._error_carry = failed_expected - failed
         self.failed += failed
-        median, p95 = self.scenario.latency_at(now)
+        median, p95 = self.scenario.latency_at(now, self.replica)
         sigma = math.log(p95 / median) / Z95 if p95 > median > 0 else 0.0
         calls = len(sizes) + failed
         if calls:

@@ -54,8 +54,8 @@ def plot(result: BacktestResult, out: Path) -> None:
                          alpha=0.12, linewidth=0)
     for event in result.scenario.events:
         if event.start <= result.end:
-            first.annotate(event.name, (_utc(max(event.start, result.start)), 1.0), xycoords=("data", "axes fraction"),
-                           fontsize=8, color="#404040", va="bottom", ha="left")
+            first.annotate(f" {event.name}", (_utc(max(event.start, result.start)), 0.04),
+                           xycoords=("data", "axes fraction"), fontsize=8, color="#404040", va="bottom", ha="left")
     for axis, (name, signals) in zip(axes[1:], panels.items(), strict=True):
         series = signals[0].series
         series = sorted(series, key=lambda s: max((v for _, v in s.points), default=0), reverse=True)

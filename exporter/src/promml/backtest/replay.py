@@ -112,14 +112,14 @@ class Progress:
         self.every = every_seconds
         self.started = self.last = time.monotonic()
 
-    def update(self, step: int, at: float, lines: int) -> None:
+    def update(self, step: int, at: float, lines: Callable[[], int]) -> None:
         now = time.monotonic()
         if self.stream is None or (now - self.last < self.every and step < self.total):
             return
         self.last = now
         stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(at))
         self.stream.write(f"promml backtest: {stamp} UTC, step {step}/{self.total} "
-                          f"({100 * step / max(self.total, 1):.0f}%), {lines} lines read, "
+                          f"({100 * step / max(self.total, 1):.0f}%), {lines()} lines read, "
                           f"{now - self.started:.0f}s\n")
         self.stream.flush()
 
@@ -139,7 +139,8 @@ def replay(replicas: list[Replica], scenario: Scenario, out: Path, *, start: flo
     for index, replica in enumerate(replicas):
         interval = max(recompute_interval or replica.config.recompute_interval_seconds, scrape_interval)
         config = dataclasses.replace(replica.config, checkpoint_path=None, recompute_interval_seconds=interval)
-        model = ModelSide(config.model_name, config.model_version, scenario, seed=scenario.seed + index)
+        model = ModelSide(config.model_name, config.model_version, scenario, seed=scenario.seed + index,
+                          replica=replica.name)
         followers: list[TimeGatedFollower] = []
 
         def follower(patterns: tuple[str, ...], config: ExporterConfig = config, model: ModelSide = model,
@@ -153,7 +154,6 @@ def replay(replicas: list[Replica], scenario: Scenario, out: Path, *, start: flo
         services.append((replica, service, ExporterCollector(service), model, followers))
     steps = int((end - start) // scrape_interval) + 1
     progress = progress or Progress(steps, stream=None)
-    lines = 0
     try:
         for step in range(steps):
             at = start + step * scrape_interval
@@ -162,18 +162,17 @@ def replay(replicas: list[Replica], scenario: Scenario, out: Path, *, start: flo
                 service.step()
                 writer.write(at, _with_job(_exporter_samples(collector), EXPORTER_JOB, replica.exporter_instance))
                 writer.write(at, [("up", {"job": EXPORTER_JOB, "instance": replica.exporter_instance}, 1.0)])
-                down = scenario.server_down_at(at)
+                down = scenario.server_down_at(at, replica.name)
                 model_samples = [] if down else list(model.samples(at))
                 writer.write(at, _with_job(iter(model_samples), MODEL_JOB, replica.model_instance))
                 writer.write(at, [("up", {"job": MODEL_JOB, "instance": replica.model_instance}, 0.0 if down else 1.0)])
-            lines = sum(s.record_counts[("predictions", "ok")] + s.record_counts[("feedback", "ok")]
-                        for _, s, _, _, _ in services) if step % 200 == 0 or step == steps - 1 else lines
-            progress.update(step + 1, at, lines)
+            progress.update(step + 1, at, lambda: sum(f.lines_out for *_, followers in services for f in followers))
     finally:
         writer.close()
         for _, service, _, _, _ in services:
             service.stop()
     bytes_read = sum(f.bytes_read for *_, followers in services for f in followers)
+    lines = sum(f.lines_out for *_, followers in services for f in followers)
     rows = sum(model.rows for _, _, _, model, _ in services)
     return ReplayResult(start=start, end=start + (steps - 1) * scrape_interval, steps=steps, lines=lines,
                         bytes_read=bytes_read, samples=writer.samples, series=writer.series,

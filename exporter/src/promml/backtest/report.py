@@ -84,7 +84,7 @@ def to_json(result: BacktestResult) -> dict[str, Any]:
             "notifications": len(result.notifications),
             "alerts": per_alert(result),
             "events": detections(result),
-            "replay_seconds": round(replayed.seconds, 3),
+            "seconds": result.seconds,
         },
     }
 

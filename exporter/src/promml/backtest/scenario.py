@@ -31,9 +31,12 @@ class Event:
     end: float
     params: dict[str, Any] = field(default_factory=dict)
     affects: tuple[str, ...] = ()
+    replicas: tuple[str, ...] = ()  # empty: every replica
 
-    def active(self, at: float) -> bool:
-        return self.start <= at < self.end
+    def active(self, at: float, replica: str | None = None) -> bool:
+        """Whether the event covers a time (and, when it is limited to some replicas, this replica)."""
+        in_replica = not self.replicas or replica is None or replica in self.replicas
+        return in_replica and self.start <= at < self.end
 
 
 @dataclass(frozen=True)
@@ -49,27 +52,33 @@ class Scenario:
     latency_median_seconds: float = DEFAULT_LATENCY_MEDIAN_SECONDS
     latency_p95_seconds: float = DEFAULT_LATENCY_P95_SECONDS
     error_rate: float = 0.0
+    batch_size_rows: int | None = None  # None: told by the prediction ids (promml's are <call>-<row>)
+    exporter_config: str | None = None
+    replica_exporter_configs: dict[str, str] = field(default_factory=dict)
 
-    def latency_at(self, at: float) -> tuple[float, float]:
-        """(median, p95) of predict latency at a time: a `latency_regression` event sets the p95."""
-        p95 = self.latency_p95_seconds
+    def latency_at(self, at: float, replica: str | None = None) -> tuple[float, float]:
+        """(median, p95) of predict latency at a time: a `latency_regression` event sets the p95, and the median
+        (given, or the usual one scaled as the p95)."""
+        median, p95 = self.latency_median_seconds, self.latency_p95_seconds
         for event in self.events:
-            if event.type == "latency_regression" and event.active(at) and "p95_seconds" in event.params:
+            if event.type == "latency_regression" and event.active(at, replica) and "p95_seconds" in event.params:
                 p95 = float(event.params["p95_seconds"])
-        return self.latency_median_seconds, p95
+                median = float(event.params.get("median_seconds") or
+                               self.latency_median_seconds * p95 / self.latency_p95_seconds)
+        return median, p95
 
-    def error_rate_at(self, at: float) -> float:
+    def error_rate_at(self, at: float, replica: str | None = None) -> float:
         """Share of predict calls that fail at a time: an `error_burst` event sets it."""
         rate = self.error_rate
         for event in self.events:
-            if event.type == "error_burst" and event.active(at) and "error_rate" in event.params:
+            if event.type == "error_burst" and event.active(at, replica) and "error_rate" in event.params:
                 rate = float(event.params["error_rate"])
         return rate
 
-    def server_down_at(self, at: float) -> bool:
+    def server_down_at(self, at: float, replica: str | None = None) -> bool:
         """Whether the model server answers no scrape at a time (a `traffic_outage` with `server_down`)."""
-        return any(event.type == "traffic_outage" and event.active(at) and bool(event.params.get("server_down"))
-                   for event in self.events)
+        return any(event.type == "traffic_outage" and event.active(at, replica)
+                   and bool(event.params.get("server_down", True)) for event in self.events)
 
 
 def _time(raw: dict[str, Any], key: str, where: str) -> float:
@@ -94,6 +103,7 @@ def _event(raw: Any, index: int) -> Event:
     return Event(
         type=str(raw["type"]), name=str(raw.get("name", raw["type"])), start=_time(raw, "start", where),
         end=_time(raw, "end", where), params=params, affects=tuple(str(a) for a in raw.get("affects") or ()),
+        replicas=tuple(str(r) for r in raw.get("replicas") or ()),
     )
 
 
@@ -110,6 +120,8 @@ def parse_scenario(raw: Any) -> Scenario:
         p95 = float(latency.get("p95_seconds", DEFAULT_LATENCY_P95_SECONDS))
         error_rate = float(model_side.get("error_rate", 0.0))
         seed = int(raw.get("seed", 0))
+        batch = model_side.get("batch_size_rows")
+        batch_size_rows = None if batch is None else int(batch)
     except (TypeError, ValueError) as error:
         raise ScenarioError(f"model_side: expected numbers ({error})") from None
     return Scenario(
@@ -124,6 +136,9 @@ def parse_scenario(raw: Any) -> Scenario:
         latency_median_seconds=median,
         latency_p95_seconds=p95,
         error_rate=error_rate,
+        batch_size_rows=batch_size_rows,
+        exporter_config=None if raw.get("exporter_config") is None else str(raw["exporter_config"]),
+        replica_exporter_configs={str(k): str(v) for k, v in (raw.get("replica_exporter_configs") or {}).items()},
     )
 
 
