@@ -26,12 +26,10 @@ def shape(samples) -> set[tuple]:
 
 def test_names_labels_and_buckets_are_the_instrumentations(registry: CollectorRegistry) -> None:
     bound = bind_metrics("m", "1", registry)
-    bound.predictions.inc()
-    bound.latency.observe(0.01)
-    bound.score.observe(0.3)
-    bound.batch_size.observe(1)
-    bound.predicted_class(1).inc()
-    bound.error("RuntimeError")
+    bound.calls.start()
+    bound.calls.finish_row(0.01, 0.3, 1, True)
+    bound.calls.start()
+    bound.calls.finish_failed(0.01, "RuntimeError")
     theirs = {(s.name, tuple(sorted(s.labels.items()))) for family in registry.collect() for s in family.samples
               if not s.name.endswith("_created") and not s.name.startswith("ml_monitoring_errors")}
     side = ModelSide("m", "1", Scenario(error_rate=0.5))

@@ -20,6 +20,7 @@ import numpy as np
 from prometheus_client.utils import floatToGoString
 
 from .._version import __version__
+from ..instrumentation.call_stats import class_label
 from ..instrumentation.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS, MAX_CLASS_LABELS, OTHER_CLASS, SCORE_BUCKETS
 from .scenario import Scenario
 
@@ -129,7 +130,7 @@ class ModelSide:
         self.score.observe(np.array(scores, dtype=float))
 
     def _count_class(self, prediction: Any) -> None:
-        label = str(prediction)
+        label = class_label(prediction)
         if label in self.classes or len(self.classes) < MAX_CLASS_LABELS:
             self.classes[label] += 1
         else:
