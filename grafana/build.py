@@ -205,6 +205,12 @@ def system_health() -> dict[str, Any]:
               "PromMLExporterDown fire on 0 (or on no target at all).", "short",
               [('up{job=~"model-server|promml-exporter"}', "{{job}} {{instance}}")], kind="stat",
               thresholds=[("red", 0), ("green", 1)], minimum=0, maximum=1, width=24, height=5),
+        Panel("Exporter measuring nothing", "1 (red) for each reason an exporter reports that it measures nothing "
+              "for the model (ml_exporter_misconfiguration): no_log_files, log_path_is_directory, other_model_only, "
+              "features_mismatch; 0 when it measures. For 10 minutes, ExporterMisconfigured warns; the exporter's "
+              "/readyz body and log say what to change.", "short",
+              [(f"ml_exporter_misconfiguration{{{MODEL}}}", "{{instance}} {{reason}}")], kind="stat",
+              thresholds=[("red", 1)], minimum=0, maximum=1, width=24, height=5),
     ])
 
 

@@ -130,6 +130,7 @@ def test_metric_types(service, registry):
         "ml_label_delay_seconds": "histogram",
         "ml_feature_bin_reference_ratio": "gauge",
         "ml_exporter_last_recompute_timestamp_seconds": "gauge",
+        "ml_exporter_misconfiguration": "gauge",
         "ml_exporter_unread_bytes": "gauge",
         "ml_window_predictions": "gauge",
         "ml_window_labeled_predictions": "gauge",

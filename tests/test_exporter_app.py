@@ -82,16 +82,22 @@ def test_readyz_needs_logs_and_a_first_recompute(service, tmp_path):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {
-        "baseline_loaded": True, "logs_readable": False, "first_recompute_done": False,
+        "baseline_loaded": True, "logs_readable": False, "first_recompute_done": False, "measuring": True,
     }
     service.recompute()
-    assert client.get("/readyz").get_json()["checks"]["logs_readable"] is False  # no prediction log yet
+    body = client.get("/readyz").get_json()
+    assert body["checks"]["logs_readable"] is False and body["checks"]["measuring"] is False  # no prediction log yet
+    assert body["problems"] == {"no_log_files": (
+        f"no file matches prediction_logs {str(tmp_path / 'predictions.jsonl')!r}: check the path (the model writes "
+        "<log_dir>/predictions.jsonl, or predictions-<pid>.jsonl under a multiprocess server, at its first "
+        "prediction)")}
     (tmp_path / "predictions.jsonl").write_text("")
     service.recompute()
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "checks": {
-        "baseline_loaded": True, "logs_readable": True, "first_recompute_done": True}}
+        "baseline_loaded": True, "logs_readable": True, "first_recompute_done": True, "measuring": True},
+        "problems": {}}
 
 
 def parse_args(config_path) -> argparse.Namespace:
@@ -183,3 +189,16 @@ def test_a_family_that_cannot_be_written_is_dropped_and_counted(service):
         assert samples[("ml_exporter_exposition_errors_total", (("family", "ml_drift_score"), *model))] == expected
         assert samples[("ml_window_predictions", model)] == 0.0
         assert not any(name == "ml_drift_score" for name, _ in samples)
+
+
+def test_misconfiguration_gauge_has_every_reason(service, tmp_path):
+    client = create_app(service).test_client()
+    service.recompute()
+    model = (("model_name", "m"), ("model_version", "1"))
+    values = {dict(labels)["reason"]: value for (name, labels), value in scrape(client).items()
+              if name == "ml_exporter_misconfiguration"}
+    assert values == {"no_log_files": 1.0, "log_path_is_directory": 0.0, "other_model_only": 0.0,
+                      "features_mismatch": 0.0}
+    (tmp_path / "predictions.jsonl").write_text("")
+    service.recompute()
+    assert scrape(client)[("ml_exporter_misconfiguration", (*model, ("reason", "no_log_files")))] == 0.0

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from promml.exporter.config import ConfigError, WindowSpec, load_config, parse_config, window_name
 
@@ -25,7 +26,7 @@ def test_minimal_config_gets_documented_defaults():
 
 def test_full_config_from_file(tmp_path):
     (tmp_path / "exporter.yml").write_text(
-        "model_name: m\nmodel_version: 2\nbaseline: /data/b.json\n"
+        "model_name: m\nmodel_version: '2'\nbaseline: /data/b.json\n"
         "prediction_logs: [/logs/a.jsonl, /logs/b*.jsonl]\nfeedback_logs: /logs/feedback.jsonl\n"
         "listen: 127.0.0.1:9200\nwindow_seconds: 600\nslot_seconds: 10\nrecompute_interval_seconds: 5\n"
         "poll_interval_seconds: 0.5\nmax_pending_predictions: 1000\nearly_label_grace_seconds: 0\n"
@@ -137,3 +138,18 @@ def test_text_with_no_utf8_form_is_rejected(tmp_path):
         path.write_text(f"model_version: '1'\nbaseline: b.json\nprediction_logs: p.jsonl\n{text}\n")
         with pytest.raises(ConfigError, match=rf"^{where.replace('[', '.').replace(']', '.')}: text .* has no UTF-8"):
             load_config(path)
+
+
+@pytest.mark.parametrize("text", ["1.10", "2", "0.9"])
+def test_a_version_yaml_reads_as_a_number_is_an_error_that_says_to_quote_it(tmp_path, text):
+    """YAML reads `model_version: 1.10` as the number 1.1: taking its text would name another version."""
+    (tmp_path / "exporter.yml").write_text(f"model_name: m\nmodel_version: {text}\nbaseline: b.json\n"
+                                           "prediction_logs: p.jsonl\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "exporter.yml")
+    assert str(raised.value) == (
+        f"model_version: expected a string, but YAML read {yaml.safe_load(text)!r} as a number (`1.10` would "
+        f'become 1.1): quote it exactly as the model logs it, e.g. model_version: "{yaml.safe_load(text)}"')
+    (tmp_path / "exporter.yml").write_text(f"model_name: m\nmodel_version: '{text}'\nbaseline: b.json\n"
+                                           "prediction_logs: p.jsonl\n")
+    assert load_config(tmp_path / "exporter.yml").model_version == text

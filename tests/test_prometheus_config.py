@@ -33,6 +33,7 @@ EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sha
     ("PredictionLogDropping", "warning", "10m"),
     ("ExporterReadErrors", "warning", "15m"),
     ("ExporterRecomputeStale", "warning", "5m"),
+    ("ExporterMisconfigured", "warning", "10m"),
     ("LabelsNotArriving", "warning", "1h"),
     ("MonitoringErrors", "warning", "5m"),
     ("ModelAccuracyDrop", "critical", "10m"),

@@ -495,3 +495,70 @@ def test_a_monitored_model_with_missing_inputs_keeps_every_row(tmp_path, baselin
     service.recompute()
     assert dict(service.record_counts)[("predictions", "ok")] == 6
     assert service.published.snapshot.missing_ratio == {"x": 4 / 6, "region": 1 / 6}
+
+
+def test_a_directory_given_as_the_log_is_reported_not_read_as_ready(tmp_path, baseline, caplog):
+    (tmp_path / "logs").mkdir()
+    service = ExporterService(make_config(tmp_path, prediction_logs=(str(tmp_path / "logs"),)), baseline,
+                              clock=FakeClock(START))
+    with caplog.at_level(logging.WARNING):
+        service.step()
+    assert set(service.published.problems) == {"log_path_is_directory"}
+    assert service.readiness() == {"baseline_loaded": True, "logs_readable": False, "first_recompute_done": True,
+                                   "measuring": False}
+    assert [record.getMessage() for record in caplog.records] == [
+        f"promml exporter: measuring nothing for m 1 (log_path_is_directory): "
+        f"{service.published.problems['log_path_is_directory']}"]
+
+
+def test_only_other_models_lines_are_reported_until_a_line_of_this_model_comes(tmp_path, baseline, caplog):
+    service = ExporterService(make_config(tmp_path, model_version="1.10"), baseline, clock=FakeClock(START))
+    append(tmp_path / "predictions.jsonl", *(predicted(f"p{i}", START - 1, model=("m", "1.1")) for i in range(3)))
+    with caplog.at_level(logging.INFO):
+        service.read_logs()
+        service.recompute()
+        assert service.published.problems == {"other_model_only": (
+            "every prediction line read is for another model or version ('m 1.1'), none for the configured m 1.10: "
+            "set model_name and model_version to what the model logs (as quoted strings)")}
+        service.recompute()  # no new line: the problem holds, and is not logged again
+        assert set(service.published.problems) == {"other_model_only"}
+        assert len(caplog.records) == 1
+        append(tmp_path / "predictions.jsonl", predicted("q", START - 1, model=("m", "1.10")),
+               predicted("r", START - 1, model=("m", "1.1")))
+        service.read_logs()
+        service.recompute()
+    assert service.published.problems == {}
+    assert service.readiness()["measuring"] is True
+    assert caplog.records[-1].getMessage() == "promml exporter: configuration problems resolved; measuring m 1.10"
+
+
+@pytest.mark.parametrize("scanner", [True, False], ids=["compiled scanner", "exact decoder"])
+def test_features_other_than_the_baselines_are_reported_with_the_closest_names(tmp_path, baseline, monkeypatch,
+                                                                                scanner):
+    if not scanner:
+        monkeypatch.setattr(scan, "_scan", None)
+    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(START))
+    append(tmp_path / "predictions.jsonl", *(
+        prediction_record(f"p{i}", START - 1, "m", "1", {"X": 0.1, "Region": "a"}, 1, 0.5) for i in range(4)))
+    service.read_logs()
+    service.recompute()
+    assert dict(service.record_counts)[("predictions", "ok")] == 4
+    assert service.published.problems == {"features_mismatch": (
+        "baseline feature(s) 'x', 'region' are absent from every prediction line read; the lines have 'Region' "
+        "(closest baseline name: 'region'), 'X' instead: log the features under the baseline's names, or rebuild "
+        "the baseline from the same columns")}
+    # rows of the baseline's features (read by the scanner when it is built) clear it at the next recompute
+    append(tmp_path / "predictions.jsonl", predicted("q", START - 1))
+    service.read_logs()
+    service.recompute()
+    assert service.published.problems == {}
+
+
+def test_a_feature_missing_from_some_rows_only_is_data_quality_not_misconfiguration(tmp_path, baseline):
+    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(START))
+    append(tmp_path / "predictions.jsonl", prediction_record("p", START - 1, "m", "1", {"x": 0.1}, 1, 0.5),
+           predicted("q", START - 1))
+    service.read_logs()
+    service.recompute()
+    assert service.published.problems == {}
+    assert service.published.snapshot.schema_violations == {("region", "missing_feature"): 1}

@@ -43,7 +43,9 @@ def create_app(service: ExporterService) -> Flask:
     def readyz() -> Any:
         checks = service.readiness()
         ready = all(checks.values())
-        return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
+        body = {"status": "ready" if ready else "not ready", "checks": checks,
+                "problems": service.published.problems}
+        return jsonify(body), 200 if ready else 503
 
     return app
 

@@ -17,6 +17,7 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .misconfiguration import REASONS
 from .service import ExporterService
 from .window import LABEL_DELAY_BUCKETS, WindowSnapshot
 
@@ -82,6 +83,10 @@ class ExporterCollector(Collector):
         yield from self._references(model)
         if published.snapshot is None or published.computed_at is None:
             return
+        yield _gauge("ml_exporter_misconfiguration", "1 while the exporter measures nothing for this reason (no log "
+                     "file, a directory as the log, only other models' lines, features other than the baseline's), "
+                     "else 0; /readyz and the log say what to change.", ("reason",),
+                     [([reason], float(reason in published.problems)) for reason in REASONS], model)
         yield _gauge("ml_exporter_last_recompute_timestamp_seconds", "Unix time of the last successful recompute.",
                      (), [((), published.computed_at)], model)
         yield _gauge("ml_exporter_log_lag_seconds", "Seconds from the newest record timestamp read to the last "

@@ -115,7 +115,10 @@ def _unknown_key_message(key: Any, known: tuple[str, ...], where: str = "") -> s
 def _string(raw: dict[str, Any], key: str) -> str:
     value = raw[key]
     if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)  # `model_version: 1` in YAML is a number; the label is its text
+        # YAML reads `model_version: 1.10` as the number 1.1: converting it back would silently name another
+        # version than the one the model logs, so the only safe reading is the text the user meant to write.
+        raise ConfigError(f"{key}: expected a string, but YAML read {value!r} as a number (`1.10` would become "
+                          f'1.1): quote it exactly as the model logs it, e.g. {key}: "{value}"')
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
     return value

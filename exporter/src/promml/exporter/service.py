@@ -38,12 +38,20 @@ from ..records import (
     parse_timestamp,
 )
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from .columns import PredictionColumns, columns_of
+from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, PredictionColumns, columns_of
 from .config import ExporterConfig
 from .decode import decode_predictions
 from .early_labels import UNKNOWN as UNKNOWN_PREDICTION_ID
 from .early_labels import EarlyLabels
 from .log_follower import LogFollower, ReadResult
+from .misconfiguration import (
+    FEATURES_MISMATCH,
+    OTHER_MODEL_ONLY,
+    REPORT_AGAIN_SECONDS,
+    features_message,
+    log_path_problems,
+    other_model_message,
+)
 from .scan import scan_predictions
 from .window import SlidingWindow, WindowSnapshot
 
@@ -55,6 +63,11 @@ FEEDBACK_LOG = "feedback"
 REPLAY_MARGIN_SECONDS = 300.0
 """After a restart, lines read up to this long before the window's start are read again too: an allowance for the
 writer's clock running ahead of the exporter's, and for records stamped before they were queued for writing."""
+
+MAX_OTHER_MODELS = 20
+"""Other models' (name, version) pairs remembered between recomputes, to name them in the configuration check."""
+MAX_UNKNOWN_NAMES = 100
+"""Unknown feature names remembered between recomputes, to suggest the closest baseline names."""
 
 MARKS_PER_WINDOW = 32
 """Read positions remembered per file per window length: a restart reads again at most 1/32 of a window more than
@@ -80,6 +93,8 @@ class Published:
     unread_bytes: dict[str, int] = field(default_factory=dict)
     logs_readable: bool = False
     baseline_age_seconds: float | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+    """Why the exporter measures nothing, by reason (see misconfiguration.py); empty when it measures."""
 
 
 def _finite(value: Any) -> bool:
@@ -161,6 +176,14 @@ class ExporterService:
         self._early_labels = EarlyLabels(config.early_label_grace_seconds)
         self.published = Published(None, None)
         self._last_recompute = float("-inf")
+        # what the lines read since the last recompute say about the configuration (see misconfiguration.py)
+        self._seen_statuses: Counter[str] = Counter()
+        self._seen_models: Counter[tuple[str, str]] = Counter()
+        self._seen_rows = 0
+        self._seen_absent: Counter[str] = Counter()
+        self._seen_unknown: set[str] = set()
+        self._line_problems: dict[str, str] = {}
+        self._reported: tuple[frozenset[tuple[str, str]], float] = (frozenset(), float("-inf"))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._resume()
@@ -268,6 +291,8 @@ class ExporterService:
         fresh, statuses = self._predictions_of(result.lines)
         for status, count in statuses.items():
             self.record_counts[(PREDICTIONS_LOG, status)] += count
+        self._seen_statuses.update(statuses)
+        self._note_features(fresh)
         rows = PredictionColumns.concat([replayed, fresh])  # in file order: the order labels and evictions see
         if len(rows):
             newest = float(rows.timestamps.max())
@@ -296,6 +321,9 @@ class ExporterService:
                     continue
             if prediction.model_name != name or prediction.model_version != version:
                 statuses["other_model"] += 1
+                if len(self._seen_models) < MAX_OTHER_MODELS or (prediction.model_name, prediction.model_version) \
+                        in self._seen_models:
+                    self._seen_models[(prediction.model_name, prediction.model_version)] += 1
                 continue
             predictions.append(prediction)
             positions.append(index)
@@ -309,6 +337,51 @@ class ExporterService:
         scanned_positions = [index for index in range(len(lines)) if index not in left]
         order = np.argsort(scanned_positions + positions, kind="stable")
         return PredictionColumns.concat([scanned, decoded]).take(order), statuses
+
+    def _note_features(self, rows: PredictionColumns) -> None:
+        """Tally, for the configuration check, which baseline features the rows lacked and which they had instead
+        (only rows read by the exact decoder have issues: the scanner takes only rows of the baseline's features)."""
+        self._seen_rows += len(rows)
+        for _, feature, reason in rows.issues:
+            if reason == MISSING_FEATURE:
+                self._seen_absent[feature] += 1
+            elif reason == UNKNOWN_FEATURE and len(self._seen_unknown) < MAX_UNKNOWN_NAMES:
+                self._seen_unknown.add(feature)
+
+    def _judge_lines(self) -> None:
+        """Update the line-based problems from the lines read since the last recompute, then start a new tally.
+
+        With no line read, each stays as it was: a problem holds until lines show otherwise."""
+        statuses = self._seen_statuses
+        if statuses["ok"]:
+            self._line_problems.pop(OTHER_MODEL_ONLY, None)
+        elif statuses["other_model"]:
+            self._line_problems[OTHER_MODEL_ONLY] = other_model_message(
+                (self.config.model_name, self.config.model_version), self._seen_models)
+        if self._seen_rows:
+            absent = [name for name in (*self.baseline.numeric, *self.baseline.categorical)
+                      if self._seen_absent[name] == self._seen_rows]
+            if absent:
+                self._line_problems[FEATURES_MISMATCH] = features_message(
+                    absent, self._seen_unknown, [*self.baseline.numeric, *self.baseline.categorical])
+            else:
+                self._line_problems.pop(FEATURES_MISMATCH, None)
+        self._seen_statuses, self._seen_models, self._seen_rows = Counter(), Counter(), 0
+        self._seen_absent, self._seen_unknown = Counter(), set()
+
+    def _report(self, problems: dict[str, str], now: float) -> None:
+        """Log the problems when they change, and again every REPORT_AGAIN_SECONDS while they last."""
+        current = frozenset(problems.items())
+        reported, at = self._reported
+        if current == reported and (not current or now - at < REPORT_AGAIN_SECONDS):
+            return
+        for reason, message in sorted(problems.items()):
+            logger.warning("promml exporter: measuring nothing for %s %s (%s): %s", self.config.model_name,
+                           self.config.model_version, reason, message)
+        if not current and reported:
+            logger.info("promml exporter: configuration problems resolved; measuring %s %s",
+                        self.config.model_name, self.config.model_version)
+        self._reported = (current, now)
 
     @property
     def early_labels(self) -> int:
@@ -346,6 +419,9 @@ class ExporterService:
     def recompute(self) -> None:
         now = self.clock()
         snapshots = tuple(self.window.snapshots(now))
+        self._judge_lines()
+        problems = {**log_path_problems(self.config.prediction_logs), **self._line_problems}
+        self._report(problems, time.monotonic())
         self.published = Published(
             snapshot=snapshots[0],
             computed_at=now,
@@ -356,6 +432,7 @@ class ExporterService:
             },
             logs_readable=_readable(self.config.prediction_logs, self.config.feedback_logs),
             baseline_age_seconds=None if self.baseline_created_at is None else now - self.baseline_created_at,
+            problems=problems,
         )
         self._last_recompute = self.monotonic()
 
@@ -391,12 +468,14 @@ class ExporterService:
 
     def readiness(self) -> dict[str, bool]:
         """What `/readyz` checks: the baseline is loaded (it is, once the service exists), the logs are readable
-        (at the last recompute) and a first recompute has published metrics."""
+        (at the last recompute), a first recompute has published metrics, and nothing says the exporter measures
+        nothing (`published.problems`, which `/readyz` quotes)."""
         published = self.published
         return {
             "baseline_loaded": self.baseline is not None,
             "logs_readable": published.logs_readable,
             "first_recompute_done": published.computed_at is not None,
+            "measuring": not published.problems,
         }
 
     def is_healthy(self) -> bool:
@@ -430,7 +509,9 @@ def _unread_bytes(follower: LogFollower) -> int:
 
 
 def _readable(prediction_patterns: Iterable[str], feedback_patterns: Iterable[str]) -> bool:
-    """At least one prediction log exists, and every file the patterns match can be opened for reading."""
+    """At least one prediction log exists, and every file the patterns match is a file that can be opened for
+    reading (a directory cannot be read as a log)."""
     predictions = [path for pattern in prediction_patterns for path in glob.glob(pattern)]
     feedback = [path for pattern in feedback_patterns for path in glob.glob(pattern)]
-    return bool(predictions) and all(os.access(path, os.R_OK) for path in predictions + feedback)
+    return bool(predictions) and all(os.path.isfile(path) and os.access(path, os.R_OK)
+                                     for path in predictions + feedback)
