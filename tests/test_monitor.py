@@ -300,3 +300,71 @@ def test_each_worker_process_gets_its_own_log_file(tmp_path, monkeypatch):
     assert predictions_file(tmp_path) == tmp_path / "predictions.jsonl"
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     assert predictions_file(tmp_path) == tmp_path / f"predictions-{os.getpid()}.jsonl"
+
+
+def test_predict_proba_output_is_logged_as_argmax_and_positive_class_score(tmp_path, registry):
+    @promml.monitor(model_name="m", model_version="1", log_dir=tmp_path, registry=registry)
+    def predict(rows):
+        return np.array([[0.9, 0.1], [0.25, 0.75]])
+
+    predict([{"x": 1}, {"x": 2}])
+    assert [(r.prediction, r.score) for r in read_log(tmp_path)] == [(0, 0.1), (1, 0.75)]
+    assert sample(registry, "ml_predicted_class_total", **{"class": "1"}) == 1
+    assert sample(registry, "ml_prediction_score_sum") == pytest.approx(0.85)
+    assert sample(registry, "ml_monitoring_errors_total", stage="outputs") is None
+
+
+def test_a_predictions_and_scores_tuple_is_two_columns_not_two_rows(tmp_path, registry):
+    @promml.monitor(model_name="m", model_version="1", log_dir=tmp_path, registry=registry)
+    def predict(rows):
+        return np.array([0, 1]), np.array([0.2, 0.9])
+
+    predict([{"x": 1}, {"x": 2}])
+    assert [(r.prediction, r.score) for r in read_log(tmp_path)] == [(0, 0.2), (1, 0.9)]
+
+
+def test_an_output_promml_cannot_read_is_counted_and_warned_once_with_the_fix(tmp_path, registry, caplog):
+    @promml.monitor(model_name="m", model_version="1", log_dir=tmp_path, registry=registry)
+    def predict(rows):
+        return [object() for _ in rows]
+
+    predict([{"x": 1}])
+    assert sample(registry, "ml_monitoring_errors_total", stage="outputs") == 1
+    [warning] = [r.getMessage() for r in caplog.records if "outputs failed" in r.getMessage()]
+    assert warning == ("promml: outputs failed for model m: a prediction is a object, not a prediction (a number, "
+                       "text or boolean); return one per row, dicts with 'prediction' and 'score', or pass outputs= "
+                       "to monitor()")
+    predict([{"x": 1}])
+    assert sample(registry, "ml_monitoring_errors_total", stage="outputs") == 2
+    assert len([r for r in caplog.records if "outputs failed" in r.getMessage()]) == 1
+
+
+def test_a_class_score_outside_0_1_is_kept_counted_and_warned_once(tmp_path, registry, caplog):
+    @promml.monitor(model_name="m", model_version="1", log_dir=tmp_path, registry=registry)
+    def predict(rows):
+        return [{"prediction": 1, "score": 3.7} for _ in rows]
+
+    predict({"x": 1})
+    predict([{"x": 1}, {"x": 2}])
+    predict({"x": 1})
+    assert sample(registry, "ml_monitoring_errors_total", stage="score_range") == 3
+    assert [r.score for r in read_log(tmp_path)] == [3.7] * 4
+    warnings = [r.getMessage() for r in caplog.records if "outside 0..1" in r.getMessage()]
+    assert warnings == ["promml: model m returned the score 3.7 for a class, outside 0..1; a score is the "
+                        "probability of the positive (or predicted) class: return predict_proba's column, not a "
+                        "decision function or a logit"]
+
+
+def test_a_regression_value_or_a_nan_score_is_not_out_of_range(registry):
+    @promml.monitor(model_name="m", model_version="1", registry=registry)
+    def regress(rows):
+        return [{"prediction": 3.5, "score": 7.0}, {"prediction": 2.5, "score": 7.0}]
+
+    @promml.monitor(model_name="m", model_version="1", registry=registry)
+    def classify(rows):
+        return [{"prediction": 1, "score": float("nan")} for _ in rows]
+
+    regress([{"x": 1}, {"x": 2}])
+    classify([{"x": 1}, {"x": 2}])
+    classify({"x": 1})
+    assert sample(registry, "ml_monitoring_errors_total", stage="score_range") is None

@@ -75,3 +75,48 @@ def test_arrays_need_matching_feature_names():
         feature_rows(np.array([[1, 2]]))
     with pytest.raises(RowShapeError, match="does not match 3 feature names"):
         feature_rows(np.array([[1, 2]]), ["x", "y", "z"])
+
+
+def test_per_row_probabilities_give_the_argmax_and_the_positive_or_top_class_score():
+    binary = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+    predictions, scores = predictions_and_scores(binary, 3)
+    assert predictions.tolist() == [0, 1, 0]  # a tie goes to the first class, as numpy's argmax
+    assert scores.tolist() == [0.1, 0.8, 0.5]  # the positive class (column 1), whatever the prediction
+    three = [[0.2, 0.5, 0.3], [0.7, 0.2, 0.1]]
+    assert predictions_and_scores(three, 2) == ([1, 0], [0.5, 0.7])  # the top class's probability
+    assert predictions_and_scores(np.array([[0.3, 0.7]]), 1) == ([1], [0.7])
+    assert predictions_and_scores([np.array([0.3, 0.7])], 1) == ([1], [0.7])
+
+
+def test_a_predictions_and_scores_tuple_is_one_of_each_per_row():
+    assert predictions_and_scores((np.array([0, 1]), np.array([0.2, 0.9])), 2) == ([0, 1], [0.2, 0.9])
+    predictions, scores = predictions_and_scores((["a", "b"], np.array([[0.9, 0.1], [0.3, 0.7]])), 2)
+    assert (predictions, scores.tolist()) == (["a", "b"], [0.1, 0.7])  # probabilities as scores are reduced
+    assert predictions_and_scores((1, 0.8), 1) == ([1], [0.8])
+    assert predictions_and_scores((np.int64(1), np.float32(0.5)), 1) == ([1], [0.5])
+    assert predictions_and_scores(([1, 0, 1], None), 3) == ([1, 0, 1], [None, None, None])
+    assert predictions_and_scores((0, 1), 2) == ([0, 1], [None, None])  # two plain predictions for two rows
+
+
+def test_pandas_outputs():
+    assert predictions_and_scores(pd.Series([1, 0]), 2) == ([1, 0], [None, None])
+    frame = pd.DataFrame({"prediction": [1, 0], "score": [0.7, 0.2]})
+    assert predictions_and_scores(frame, 2) == ([1, 0], [0.7, 0.2])
+    probabilities = pd.DataFrame({"no": [0.9, 0.4], "yes": [0.1, 0.6]})
+    assert predictions_and_scores(probabilities, 2) == (["no", "yes"], [0.1, 0.6])
+    assert predictions_and_scores(np.array([[1.5], [2.5]]), 2) == ([1.5, 2.5], [None, None])  # one column: values
+
+
+@pytest.mark.parametrize(("result", "rows", "message"), [
+    (np.array([[1.0, 2.0], [3.0, 4.0]]), 2, "not class probabilities"),
+    ([[0.2, 0.2], [0.5, 0.5]], 2, "not class probabilities"),
+    ([object(), object()], 2, "is a object, not a prediction"),
+    ({"prediction": [1, 2]}, 1, "is a list, not a prediction"),
+    (np.zeros((2, 2, 2)), 2, "3 result\\(s\\) for 2|has shape"),
+    ((np.array([1, 2, 3]), np.array([0.1, 0.2])), 3, "the scores has 2 value\\(s\\) for 3"),
+    ({"prediction": 1, "score": "high"}, 1, "a score is a str, not a number"),
+])
+def test_anything_else_is_refused_with_the_fix(result, rows, message):
+    with pytest.raises(RowShapeError, match=message) as raised:
+        predictions_and_scores(result, rows)
+    assert "outputs=" in str(raised.value) or "dicts" in str(raised.value)

@@ -38,6 +38,8 @@ OutputsReader = Callable[[Any, int], tuple[Any, Any]]
 LOG_DIR_ENV = "PROMML_LOG_DIR"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREDICTIONS_FILE = "predictions.jsonl"
+SCORE_RANGE_STAGE = "score_range"
+"""The `stage` of `ml_monitoring_errors_total` that counts calls of a classifier with a score outside 0..1."""
 CLASS_TYPES = (int, str, bool)
 """Predictions of these types are classes and counted in `ml_predicted_class_total`; floats are regression."""
 
@@ -114,13 +116,20 @@ class _Monitor:
             stage = "metrics"
             if rows == 1:
                 prediction = predictions[0]
+                score = None if scores is None else scores[0]
+                is_class = isinstance(prediction, CLASS_TYPES)
                 recorded = True
-                self.calls.finish_row(latency, None if scores is None else scores[0], prediction,
-                                      isinstance(prediction, CLASS_TYPES))
+                self.calls.finish_row(latency, score, prediction, is_class)
+                if is_class and score is not None and (score < 0.0 or score > 1.0):
+                    self._score_out_of_range(score)
             else:
                 score_array, class_counts = _batch_observations(predictions, scores)
                 recorded = True
                 self.calls.finish_batch(latency, rows, score_array, class_counts)
+                if class_counts and score_array is not None and score_array.size:
+                    outside = score_array[(score_array < 0.0) | (score_array > 1.0)]
+                    if outside.size:
+                        self._score_out_of_range(float(outside[0]))
             call = next_call_ids(rows)
             if self.writer is not None:
                 stage = "log"
@@ -132,6 +141,16 @@ class _Monitor:
             if stage not in self._reported_stages:
                 self._reported_stages.add(stage)
                 logger.warning("promml: %s failed for model %s: %s", stage, metrics.labels[0], error)
+
+    def _score_out_of_range(self, score: float) -> None:
+        """A classifier's score outside 0..1 is kept (and logged) but counted, and warned about once: the score
+        histogram's buckets, the baseline's score bins and ROC AUC all read scores as probabilities."""
+        self.metrics.monitoring_error(SCORE_RANGE_STAGE)
+        if SCORE_RANGE_STAGE not in self._reported_stages:
+            self._reported_stages.add(SCORE_RANGE_STAGE)
+            logger.warning("promml: model %s returned the score %r for a class, outside 0..1; a score is the "
+                           "probability of the positive (or predicted) class: return predict_proba's column, not a "
+                           "decision function or a logit", self.metrics.labels[0], score)
 
     def _log(self, call: CallIds, data: Any, predictions: Any, scores: Any) -> None:
         rows = call[2]
