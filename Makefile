@@ -48,7 +48,7 @@ BENCH_VENV ?= .venv-bench
 $(BENCH_VENV)/.installed: exporter/pyproject.toml exporter/setup.py exporter/src/promml/exporter/_fastscan.c
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/pip install --quiet -e exporter 'evidently>=0.7,<0.8' 'pandas<3'
+	$(BENCH_VENV)/bin/pip install --quiet -e 'exporter[exporter]' 'evidently>=0.7,<0.8' 'pandas<3'
 	touch $@
 
 bench: install $(BENCH_VENV)/.installed

@@ -689,3 +689,24 @@ def test_cli_rejects_an_unknown_task(capsys: pytest.CaptureFixture[str]) -> None
         parse_cli(["--data", "d.csv", "--out", "b.json", "--task", "ranking"])
     assert exit_info.value.code == 2
     assert "--task: invalid choice: 'ranking'" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_label_column_without_target_and_says_how(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("age,label\n30,1\n40,0\n")
+    out = tmp_path / "baseline.json"
+    assert run(parse_cli(["--data", str(data), "--out", str(out)])) == 2
+    assert capsys.readouterr().err == (
+        "promml baseline: column 'label' looks like the target but no --target was given, so it would become a "
+        "feature: pass --target label (or --target '' to build without a target and keep it a feature)\n")
+    assert run(parse_cli(["--data", str(data), "--out", str(out), "--target", ""])) == 0
+    assert set(load_baseline(out).numeric) == {"age", "label"}
+
+
+def test_cli_names_the_out_path_it_cannot_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("age,label\n30,1\n40,0\n")
+    out = tmp_path / "no-such-dir" / "baseline.json"
+    assert run(parse_cli(["--data", str(data), "--out", str(out), "--target", "label"])) == 2
+    assert capsys.readouterr().err == f"promml baseline: cannot write {out}: No such file or directory\n"

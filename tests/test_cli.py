@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from promml.cli import COMMANDS, main
+from promml.cli import COMMANDS, build_parser, main
 
 SHARED_LIBRARIES = {"promml.baseline.builder", "promml.demo.training_data"}
 """Command modules that other commands legitimately build on (the exporter loads baselines through the package;
@@ -106,3 +106,34 @@ def test_main_runs_the_chosen_command(tmp_path, capsys):
 def test_main_returns_the_commands_exit_code(tmp_path, capsys):
     assert main(["baseline", "--data", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "b.json")]) == 2
     assert capsys.readouterr().err.startswith("promml baseline: ")
+
+
+def test_version():
+    from promml import __version__
+
+    result = promml("--version")
+    assert (result.returncode, result.stdout) == (0, f"promml {__version__}\n")
+
+
+@pytest.mark.parametrize(("argv", "level"), [
+    (["--log-level", "error", "demo-data"], "error"), (["demo-data", "--log-level", "error"], "error"),
+    (["--log-level", "debug", "demo-data", "--log-level", "error"], "error"), (["demo-data"], "INFO"),
+])
+def test_log_level_before_or_after_the_command(argv, level):
+    assert build_parser(argv).parse_args([*argv, "--out", "t.csv"]).log_level == level
+
+
+def test_a_missing_extra_is_named_with_the_install_command():
+    code = (
+        "import sys\n"
+        "class NoFlask:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] == 'flask':\n"
+        "            raise ModuleNotFoundError(\"No module named 'flask'\", name='flask')\n"
+        "sys.meta_path.insert(0, NoFlask())\n"
+        "from promml import cli\n"
+        "sys.exit(cli.main(['exporter', '--config', 'x.yml']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stderr) == (2, "promml exporter: No module named 'flask'; this command needs "
+                                                     "the 'exporter' extra: pip install 'promml[exporter]'\n")

@@ -73,3 +73,48 @@ def test_other_attributes_are_the_estimator_s(binary, registry):
     assert monitored.classes_.tolist() == [0, 1]
     assert monitored.score(frame, model.predict(frame)) == 1.0
     assert monitored.estimator is model
+
+
+def read_records(log_dir) -> list[dict]:
+    shared_writer(predictions_file(log_dir)).flush()
+    path = log_dir / "predictions.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_predict_proba_then_predict_on_the_same_rows_logs_each_row_once(binary, registry, tmp_path):
+    model, frame = binary
+    monitored = promml.monitor_estimator(model, model_name="m", model_version="1", registry=registry, log_dir=tmp_path)
+    monitored.predict_proba(frame.iloc[:10])
+    np.testing.assert_array_equal(monitored.predict(frame.iloc[:10]), model.predict(frame.iloc[:10]))  # equal rows
+    assert value(registry, "ml_predictions_total") == 10
+    records = read_records(tmp_path)
+    assert len(records) == 10 and all("score" in record for record in records)
+    monitored.predict(frame.iloc[:10])  # a second predict is a new prediction
+    monitored.predict(frame.iloc[10:20])
+    monitored.predict_proba(frame.iloc[10:20])  # the other order: the first call (predict) was the one logged
+    assert value(registry, "ml_predictions_total") == 30
+    assert len(read_records(tmp_path)) == 30
+
+
+def test_a_model_fitted_without_feature_names_is_refused_at_wrap_time(registry):
+    features, target = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(features, target)
+    with pytest.raises(ValueError, match=r"LogisticRegression was fitted without feature names .* pass "
+                                         r"feature_names=\[\.\.\.\]"):
+        promml.monitor_estimator(model, model_name="m", model_version="1", registry=registry)
+
+
+def test_the_monitored_estimator_survives_a_joblib_round_trip(binary, tmp_path):
+    import joblib
+    from prometheus_client import REGISTRY
+
+    model, frame = binary
+    monitored = promml.monitor_estimator(model, model_name="pickled", model_version="1", log_dir=tmp_path)
+    joblib.dump(monitored, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    before = REGISTRY.get_sample_value("ml_predictions_total", {"model_name": "pickled", "model_version": "1"}) or 0
+    np.testing.assert_array_equal(loaded.predict_proba(frame.iloc[:5]), model.predict_proba(frame.iloc[:5]))
+    assert REGISTRY.get_sample_value("ml_predictions_total",
+                                     {"model_name": "pickled", "model_version": "1"}) == before + 5
+    assert [record["model_name"] for record in read_records(tmp_path)] == ["pickled"] * 5
+    assert loaded.classes_.tolist() == [0, 1] and not hasattr(loaded, "decision_path")

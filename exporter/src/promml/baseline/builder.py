@@ -9,6 +9,7 @@ reference performance. The layout is documented in docs/baseline.md; `promml.bas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -509,8 +510,11 @@ def save_baseline(baseline: Mapping[str, Any], path: str | os.PathLike[str]) -> 
     try:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, target)
+    except OSError as error:  # named by the path asked for, not the temporary file next to it
+        raise BaselineError(f"cannot write {target}: {error.strerror or error}") from None
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 # --- Command line ---------------------------------------------------------------------------------------------
@@ -579,15 +583,33 @@ def _summary_line(args: argparse.Namespace, baseline: Mapping[str, Any]) -> str:
     return line
 
 
+TARGET_LIKE_COLUMNS = ("label", "target", "y", "class", "outcome")
+"""Column names that are the target far more often than a feature: without `--target`, one of them is an error."""
+
+
+def _check_target(args: argparse.Namespace, columns: Mapping[str, Any]) -> None:
+    """Without `--target`, a column named like a target would silently become a feature (and drift on it)."""
+    if args.target is not None:
+        return
+    suspects = [name for name in columns if name.strip().lower() in TARGET_LIKE_COLUMNS]
+    if suspects:
+        raise BaselineError(
+            f"column {suspects[0]!r} looks like the target but no --target was given, so it would become a "
+            f"feature: pass --target {suspects[0]} (or --target '' to build without a target and keep it a feature)"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the baseline from `--data` and write it to `--out`; exit code 2 with a message for bad input."""
     try:
         _check_arguments(args)
+        columns = load_csv_columns(args.data)
+        _check_target(args, columns)
         baseline = build_baseline(
-            load_csv_columns(args.data),
+            columns,
             categorical=_names(args.categorical),
             numeric=_names(args.numeric),
-            target=args.target,
+            target=args.target or None,
             prediction=args.prediction,
             score=args.score,
             task=args.task,
