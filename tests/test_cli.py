@@ -27,7 +27,8 @@ def test_help_lists_every_command():
     for name, (_, help_text) in COMMANDS.items():
         assert f"{name} {help_text}" in words
     assert set(COMMANDS) == {
-        "baseline", "exporter", "backtest", "demo", "demo-data", "demo-server", "demo-traffic", "demo-receiver",
+        "baseline", "exporter", "backtest", "simulate", "demo", "demo-data", "demo-server", "demo-traffic",
+        "demo-receiver",
     }
 
 

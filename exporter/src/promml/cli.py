@@ -19,6 +19,7 @@ COMMANDS = {
     "exporter": ("promml.exporter.app", "run the sidecar exporter: logs in, drift and accuracy metrics out"),
     "backtest": ("promml.backtest.cli", "replay prediction logs through the exporter and the alert rules, in "
                  "simulated time"),
+    "simulate": ("promml.simulate.command", "write a scenario's prediction and feedback logs in simulated time"),
     "demo": ("promml.demo.stack", "run the whole demo stack without Docker (Prometheus, Alertmanager, ...)"),
     "demo-data": ("promml.demo.training_data", "write the demo's synthetic training data as CSV"),
     "demo-server": ("promml.demo.server", "serve the demo model (Flask), instrumented with promml.monitor"),

@@ -166,9 +166,11 @@ class PredictionLine(msgspec.Struct, omit_defaults=True, gc=False):
     score: Any = None
 
 
-def feedback_record(prediction_id: str, epoch_seconds: float, label: Any) -> dict[str, Any]:
-    """One feedback (ground truth) log record."""
-    return {"prediction_id": prediction_id, "timestamp": utc_timestamp(epoch_seconds), "label": label}
+def feedback_record(prediction_id: str, epoch_seconds: float, label: Any, *, timestamp: str | None = None
+                    ) -> dict[str, Any]:
+    """One feedback (ground truth) log record; `timestamp`, when given, is `utc_timestamp(epoch_seconds)` already
+    formatted (a writer of many records formats them at once)."""
+    return {"prediction_id": prediction_id, "timestamp": timestamp or utc_timestamp(epoch_seconds), "label": label}
 
 
 @dataclass(slots=True)

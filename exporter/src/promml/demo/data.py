@@ -45,6 +45,33 @@ def _default_score(age: np.ndarray, log_income: np.ndarray, debt_ratio: np.ndarr
     )
 
 
+def default_score(columns: dict[str, np.ndarray], *, drift: bool = False) -> np.ndarray:
+    """The true (hidden) default score of feature columns (`generate_columns`' form): positive means default is
+    likely. Public so a simulation can draw labels from the same relationship as the demo data."""
+    south = (np.asarray(columns["region"]) == "south").astype(float)
+    return _default_score(np.asarray(columns["age"], dtype=float), np.log(np.asarray(columns["income"], dtype=float)),
+                          np.asarray(columns["debt_ratio"], dtype=float),
+                          np.asarray(columns["num_accounts"], dtype=float), south, drift)
+
+
+def generate_columns(n: int, rng: np.random.Generator, *, drift: bool = False) -> tuple[dict[str, np.ndarray],
+                                                                                     np.ndarray]:
+    """`n` rows as feature columns (numpy arrays) and their true labels: what `generate` returns, without a dict
+    per row, for callers that need millions of rows."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    age = np.clip(np.round(rng.normal(40, 12, n)), 18, 90)
+    income_center = MEDIAN_INCOME * (DRIFTED_INCOME_FACTOR if drift else 1.0)
+    income = np.round(rng.lognormal(np.log(income_center), 0.5, n), 2)
+    debt_ratio = np.round(rng.beta(5, 5, n) if drift else rng.beta(2, 5, n), 4)
+    accounts = rng.poisson(3, n)
+    region = rng.choice(REGIONS, size=n, p=REGION_SHARES)
+    columns = {"age": age, "income": income, "debt_ratio": debt_ratio, "num_accounts": accounts, "region": region}
+    score = default_score(columns, drift=drift)
+    labels = (score + rng.logistic(0, LABEL_NOISE, n) > 0).astype(int)
+    return columns, labels
+
+
 def generate(
     n: int, *, seed: int | None = None, drift: bool = False, rng: np.random.Generator | None = None
 ) -> tuple[list[dict[str, Any]], list[int]]:
@@ -52,17 +79,10 @@ def generate(
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = rng if rng is not None else np.random.default_rng(seed)
-    age = np.clip(np.round(rng.normal(40, 12, n)), 18, 90)
-    income_center = MEDIAN_INCOME * (DRIFTED_INCOME_FACTOR if drift else 1.0)
-    income = np.round(rng.lognormal(np.log(income_center), 0.5, n), 2)
-    debt_ratio = np.round(rng.beta(5, 5, n) if drift else rng.beta(2, 5, n), 4)
-    accounts = rng.poisson(3, n)
-    region = rng.choice(REGIONS, size=n, p=REGION_SHARES)
-    south = (region == "south").astype(float)
-    score = _default_score(age, np.log(income), debt_ratio, accounts, south, drift)
-    labels = (score + rng.logistic(0, LABEL_NOISE, n) > 0).astype(int)
+    columns, labels = generate_columns(n, rng, drift=drift)
     rows = [
         {"age": float(a), "income": float(i), "debt_ratio": float(d), "num_accounts": int(c), "region": str(r)}
-        for a, i, d, c, r in zip(age, income, debt_ratio, accounts, region, strict=True)
+        for a, i, d, c, r in zip(columns["age"], columns["income"], columns["debt_ratio"], columns["num_accounts"],
+                                 columns["region"], strict=True)
     ]
     return rows, labels.tolist()
