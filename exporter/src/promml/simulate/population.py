@@ -20,7 +20,6 @@ import numpy as np
 from ..baseline import BaselineError, is_missing, is_number
 from ..baseline.builder import load_csv_columns
 from ..demo import data
-from ..demo.model import MODEL_NAME, MODEL_VERSION, CreditRiskModel
 from .labels import ConceptCalibration, calibrate_blend, flip_probability
 from .scenario import ModelSpec, ScenarioError
 
@@ -118,6 +117,8 @@ class DemoPopulation(Population):
     segments = ("region",)
 
     def __init__(self) -> None:
+        from ..demo.model import MODEL_NAME, MODEL_VERSION, CreditRiskModel  # scikit-learn: the demo model only
+
         self.model_name, self.model_version = MODEL_NAME, MODEL_VERSION
         self.model = CreditRiskModel()
         vectorizer = self.model.pipeline[0]
