@@ -1,9 +1,9 @@
 """Everything `promml simulate` writes: the logs, the baseline, the exporter's configuration, `scenario.json`.
 
 Log lines are built by `promml.records` (the record builders the instrumented model uses) and encoded by the log
-writer's own encoder, so a simulated line is byte for byte what `promml.monitor` would have written for the same
-row (`encode_line`). The baseline comes from `promml`'s baseline builder; the exporter configuration is checked by the exporter's
-own parser before it is written.
+writer's own `encode_line`, so a simulated line is byte for byte what `promml.monitor` would have written for the
+same row. The baseline comes from promml's baseline builder; the exporter configuration is checked by the
+exporter's own parser before it is written.
 """
 
 from __future__ import annotations
