@@ -1,7 +1,7 @@
 """Everything `promml simulate` writes: the logs, the baseline, the exporter's configuration, `scenario.json`.
 
 Log lines are built by `promml.records` (the record builders the instrumented model uses) and encoded by the log
-writer's own `encode_line`, so a simulated line is byte for byte what `promml.monitor` would have written for the
+writer's own `encode_lines`, so a simulated line is byte for byte what `promml.monitor` would have written for the
 same row. The baseline comes from promml's baseline builder; the exporter configuration is checked by the
 exporter's own parser before it is written.
 """
@@ -12,13 +12,13 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import yaml
 
 from ..exporter.config import ConfigError, parse_config
-from ..instrumentation.jsonl_writer import encode_line
+from ..instrumentation.jsonl_writer import encode_lines
 from ..records import feedback_record, prediction_record, utc_timestamp
 
 LOGS_DIR = "logs"
@@ -73,8 +73,8 @@ class LogWriter:
     def __init__(self, out: Path, predictions: str, feedback: str, model: tuple[str, str], id_prefix: str) -> None:
         self.predictions_path, self.feedback_path = out / predictions, out / feedback
         self.predictions_path.parent.mkdir(parents=True, exist_ok=True)
-        self._predictions: TextIO = open(self.predictions_path, "w", encoding="utf-8")  # noqa: SIM115
-        self._feedback: TextIO = open(self.feedback_path, "w", encoding="utf-8")  # noqa: SIM115
+        self._predictions: BinaryIO = open(self.predictions_path, "wb")  # noqa: SIM115
+        self._feedback: BinaryIO = open(self.feedback_path, "wb")  # noqa: SIM115
         self.model_name, self.model_version = model
         self.id_prefix = id_prefix
         self.predictions_written = 0
@@ -89,25 +89,27 @@ class LogWriter:
         columns = [_json_list(features[name], integer[name]) for name in names]
         prediction_values = _json_list(predictions, True) if predictions.dtype != object else predictions.tolist()
         score_values = [None] * len(times) if scores is None else _json_list(scores, False)
-        encode, name, version, prefix = encode_line, self.model_name, self.model_version, self.id_prefix
-        lines = [
-            encode(prediction_record(f"{prefix}-{sequence}", moment, name, version, dict(zip(names, row, strict=True)),
-                                     prediction, score, timestamp=stamp)) + "\n"
+        name, version, prefix = self.model_name, self.model_version, self.id_prefix
+        records = [
+            prediction_record(f"{prefix}-{sequence}", moment, name, version, dict(zip(names, row, strict=True)),
+                              prediction, score, timestamp=stamp)
             for sequence, moment, stamp, row, prediction, score in zip(
                 sequences.tolist(), times.tolist(), utc_timestamps(times), zip(*columns, strict=True),
                 prediction_values, score_values, strict=True)
         ] if names else []
-        self._predictions.write("".join(lines))
-        self.predictions_written += len(lines)
+        if records:
+            self._predictions.write(encode_lines(records))
+        self.predictions_written += len(records)
 
     def write_feedback(self, sequences: np.ndarray, times: np.ndarray, labels: np.ndarray) -> None:
         values = labels.tolist()
-        encode, prefix = encode_line, self.id_prefix
-        lines = [encode(feedback_record(f"{prefix}-{sequence}", moment, label, timestamp=stamp)) + "\n"
-                 for sequence, moment, stamp, label in zip(sequences.tolist(), times.tolist(), utc_timestamps(times),
-                                                           values, strict=True)]
-        self._feedback.write("".join(lines))
-        self.feedback_written += len(lines)
+        prefix = self.id_prefix
+        records = [feedback_record(f"{prefix}-{sequence}", moment, label, timestamp=stamp)
+                   for sequence, moment, stamp, label in zip(sequences.tolist(), times.tolist(), utc_timestamps(times),
+                                                             values, strict=True)]
+        if records:
+            self._feedback.write(encode_lines(records))
+        self.feedback_written += len(records)
 
     def close(self) -> None:
         self._predictions.close()
