@@ -26,7 +26,7 @@ COMMANDS = {
     "demo-traffic": ("promml.demo.traffic", "send normal, then drifted traffic and delayed labels to the demo"),
     "demo-receiver": ("promml.demo.receiver", "show what Slack and PagerDuty would be sent (stand-in receiver)"),
 }
-EXTRAS = {"baseline": "exporter", "exporter": "exporter", "backtest": "backtest", "demo": "demo",
+EXTRAS = {"baseline": "exporter", "exporter": "exporter", "backtest": "backtest", "simulate": "demo", "demo": "demo",
           "demo-data": "demo", "demo-server": "demo", "demo-traffic": "demo", "demo-receiver": "demo"}
 """The optional dependencies (`pip install 'promml[EXTRA]'`) each command needs beyond the decorator's."""
 DEFAULT_LOG_LEVEL = "INFO"
