@@ -1,8 +1,9 @@
 # gunicorn settings for serving an instrumented model with several workers. Each worker counts into
 # $PROMETHEUS_MULTIPROC_DIR (which must exist and be empty at start) and writes its own prediction log
 # (predictions-<pid>.jsonl); /metrics merges the workers' counts. Run for example:
+#   mkdir -p /tmp/promml-mp /tmp/promml-logs
 #   PROMETHEUS_MULTIPROC_DIR=/tmp/promml-mp gunicorn -c exporter/demo/gunicorn.conf.py \
-#       'promml.demo.server:create_app(log_dir="/var/log/promml")'
+#       'promml.demo.server:create_app(log_dir="/tmp/promml-logs")'
 from promml.instrumentation.exposition import child_exit  # noqa: F401 - gunicorn reads the hook by name
 
 workers = 2
