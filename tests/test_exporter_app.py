@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import pytest
@@ -202,3 +203,43 @@ def test_misconfiguration_gauge_has_every_reason(service, tmp_path):
     (tmp_path / "predictions.jsonl").write_text("")
     service.recompute()
     assert scrape(client)[("ml_exporter_misconfiguration", (*model, ("reason", "no_log_files")))] == 0.0
+
+
+def test_scrapes_write_no_log_lines_at_the_default_level(tmp_path):
+    """At the default INFO level the exporter says what it serves once, and nothing per scrape or per request."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import wait_for
+
+    from promml.demo.stack import free_port
+
+    save_baseline(build_baseline({"x": [float(i) for i in range(100)]}), tmp_path / "baseline.json")
+    (tmp_path / "predictions.jsonl").write_text("")
+    port = free_port()
+    (tmp_path / "exporter.yml").write_text(yaml.safe_dump({
+        "model_name": "m", "model_version": "1", "baseline": "baseline.json", "prediction_logs": "predictions.jsonl",
+        "listen": f"127.0.0.1:{port}"}))
+    config = str(tmp_path / "exporter.yml")
+    process = subprocess.Popen([sys.executable, "-m", "promml.cli", "exporter", "--config", config],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def scrape_ok() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for("the exporter to answer", scrape_ok)
+        for path in ("/metrics", "/metrics", "/healthz", "/readyz"):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).close()
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    assert output.splitlines() == [f"promml exporter for m 1 on http://127.0.0.1:{port}"]
