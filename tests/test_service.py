@@ -562,3 +562,47 @@ def test_a_feature_missing_from_some_rows_only_is_data_quality_not_misconfigurat
     service.recompute()
     assert service.published.problems == {}
     assert service.published.snapshot.schema_violations == {("region", "missing_feature"): 1}
+
+
+DAY = 86_400.0
+
+
+def test_a_record_from_the_future_is_placed_at_read_time_and_counted(tmp_path, baseline):
+    """30 days ahead, 50 records a minute apart ahead, and year 9999: each is used as if stamped when read, so it
+    leaves the window with the records read with it and holds no slot of its own; the lag is never negative."""
+    clock = FakeClock(START)
+    service = ExporterService(make_config(tmp_path, max_future_seconds=120.0), baseline, clock=clock)
+    year_9999 = json.dumps(predicted("y", START)).replace(
+        '"timestamp": "2023-11-14T22:13:20.000000Z"', '"timestamp": "9999-12-31T23:59:59.999999Z"')
+    assert "9999-12-31" in year_9999
+    append(tmp_path / "predictions.jsonl", predicted("now", START - 5), predicted("soon", START + 119),
+           predicted("month", START + 30 * DAY), *(predicted(f"f{i}", START + 3600 + 60 * i) for i in range(50)),
+           year_9999)
+    append(tmp_path / "feedback.jsonl", feedback_record("month", START + 30 * DAY, 1))
+    service.read_logs()
+    assert dict(service.record_counts) == {
+        ("predictions", "ok"): 2, ("predictions", "future_timestamp"): 52, ("predictions", "oversized"): 0,
+        ("feedback", "future_timestamp"): 1, ("feedback", "oversized"): 0,
+    }
+    assert sorted(service.window._slots) == [(START - 10) // 10, START // 10, (START + 110) // 10]
+    service.recompute()
+    assert service.published.snapshot.predictions == 54 and service.published.snapshot.labeled == 1
+    assert service.published.log_lag_seconds == {"predictions": 0.0, "feedback": 0.0}  # "soon" is 119 s ahead
+    assert service.window.label_delay_counts[0] == 1  # the label was placed too: no 30-day delay
+    clock.now = START + 61
+    service.read_logs()
+    service.recompute()
+    assert service.published.snapshot.predictions == 1  # only "soon", stamped within the tolerance, is left
+    assert service.published.log_lag_seconds["predictions"] == 0.0
+
+
+def test_a_future_record_at_the_head_of_the_pending_table_does_not_stop_expiry(tmp_path, baseline):
+    clock = FakeClock(START)
+    service = ExporterService(make_config(tmp_path), baseline, clock=clock)
+    append(tmp_path / "predictions.jsonl", predicted("ahead", START + 30 * DAY),
+           *(predicted(f"p{i}", START) for i in range(10)))
+    service.read_logs()
+    assert service.window.pending == 11
+    clock.now = START + 61 + 10
+    service.read_logs()
+    assert service.window.pending == 0 and service.window.evicted_pending == 11

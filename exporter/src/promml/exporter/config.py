@@ -17,6 +17,16 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the key and says what is expected."""
 
 
+MAX_SLOTS = 20_000
+"""Most time slots the window may hold, (longest window + max_future_seconds) / slot_seconds (about 25 KiB each with
+20 features): 7 days of 1-minute slots fit. A config needing more is refused, so no setting and no clock can grow
+the slot table without bound (records stamped further ahead are placed at read time, see max_future_seconds)."""
+
+DEFAULT_MAX_FUTURE_SECONDS = 300.0
+"""How far ahead of the exporter's clock a record may be stamped and still be used at its own time: clocks of
+well-run hosts differ by far less. A record stamped later is used as if stamped when read, and counted."""
+
+
 def window_name(seconds: float) -> str:
     """A window's default name, its length as a Prometheus-style duration: 300 → "5m", 86400 → "24h", 90 → "90s"."""
     if seconds >= 1 and float(seconds).is_integer():
@@ -61,6 +71,7 @@ class ExporterConfig:
     windows: tuple[WindowSpec, ...] = ()
     label_ttl_seconds: float | None = None
     early_label_grace_seconds: float = 30.0
+    max_future_seconds: float = DEFAULT_MAX_FUTURE_SECONDS
     sample_size: int = 1000
     positive_class: str | int | float | bool | None = None
     """None: the baseline's positive class (format 3), else 1."""
@@ -95,6 +106,7 @@ _OPTIONAL = (
     "max_pending_predictions",
     "label_ttl_seconds",
     "early_label_grace_seconds",
+    "max_future_seconds",
     "sample_size",
     "positive_class",
     "segments",
@@ -270,6 +282,11 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
         if label_ttl > longest:
             raise ConfigError(f"label_ttl_seconds: expected at most the longest window ({longest:g} s): a label "
                               f"joined later could not change any window; got {label_ttl:g}")
+    max_future = _non_negative(raw, "max_future_seconds", DEFAULT_MAX_FUTURE_SECONDS)
+    if (longest + max_future) / slot + 2 > MAX_SLOTS:
+        raise ConfigError(f"slot_seconds: the longest window ({longest:.0f} s) plus max_future_seconds "
+                          f"({max_future:.0f}) would need more than {MAX_SLOTS} slots of {slot:g} s; expected a "
+                          f"larger slot_seconds")
     host, port = _listen(raw)
 
     def resolve(pattern: str) -> str:
@@ -302,6 +319,7 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
         early_label_grace_seconds=_non_negative(
             raw, "early_label_grace_seconds", ExporterConfig.early_label_grace_seconds
         ),
+        max_future_seconds=max_future,
         sample_size=_positive_integer(raw, "sample_size", ExporterConfig.sample_size),
         positive_class=_positive_class(raw),
         segments=_segments(raw),

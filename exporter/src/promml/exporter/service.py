@@ -256,7 +256,7 @@ class ExporterService:
             result = self._feedback.poll()
             self.record_counts[(FEEDBACK_LOG, "oversized")] += result.oversized
             for line in result.replayed:  # counted before a restart; a label held then is joined (and counted) below
-                feedback = self._feedback_of(line)[1]
+                feedback = self._feedback_of(line, now)[1]
                 if feedback is not None and held[feedback]:
                     held[feedback] -= 1
                 elif feedback is not None:
@@ -265,9 +265,10 @@ class ExporterService:
                 self._retry_early_labels(now)
                 retried = True
             for line in result.lines:
-                status, feedback = self._feedback_of(line)
+                status, feedback = self._feedback_of(line, now)
                 if feedback is not None:
-                    status = self._join(feedback)
+                    joined = self._join(feedback)
+                    status = status if joined == "ok" else joined  # ok, or future_timestamp: joined, placed
                     if status == UNKNOWN_PREDICTION_ID and self.config.early_label_grace_seconds > 0:
                         given_up = self._early_labels.hold(feedback, now)
                         self.record_counts[(FEEDBACK_LOG, UNKNOWN_PREDICTION_ID)] += len(given_up)
@@ -289,6 +290,11 @@ class ExporterService:
         self.record_counts[(PREDICTIONS_LOG, "oversized")] += result.oversized
         replayed, _ = self._predictions_of(result.replayed)
         fresh, statuses = self._predictions_of(result.lines)
+        self._place_future(replayed, now)
+        placed = self._place_future(fresh, now)
+        if placed:
+            statuses["ok"] -= placed
+            statuses["future_timestamp"] += placed
         for status, count in statuses.items():
             self.record_counts[(PREDICTIONS_LOG, status)] += count
         self._seen_statuses.update(statuses)
@@ -298,6 +304,20 @@ class ExporterService:
             newest = float(rows.timestamps.max())
             self.newest_record[PREDICTIONS_LOG] = max(newest, self.newest_record.get(PREDICTIONS_LOG, newest))
         self.window.add_columns(rows, now)  # with no rows too: it forgets expired predictions before labels join
+
+    def _place_future(self, rows: PredictionColumns, now: float) -> int:
+        """Rows stamped more than `max_future_seconds` after `now` are placed at `now`; how many were.
+
+        Why: a record stamped 30 days ahead (a wrong clock, or a crafted line) would stay in every window for 30
+        days plus a window, hold a slot of its own, make the log lag negative and stop the pending table's
+        expiry; placed at read time it leaves the window with the records read with it."""
+        if not len(rows):
+            return 0
+        future = rows.timestamps > now + self.config.max_future_seconds
+        placed = int(np.count_nonzero(future))
+        if placed:
+            rows.timestamps = np.where(future, now, rows.timestamps)  # a copy: the scanner's array is read-only
+        return placed
 
     def _predictions_of(self, lines: list[bytes]) -> tuple[PredictionColumns, Counter[str]]:
         """The usable predictions of some lines, as columns in line order, and how many lines had each status.
@@ -388,11 +408,14 @@ class ExporterService:
         """Labels read before their prediction, waiting for it (see early_labels.py)."""
         return len(self._early_labels)
 
-    def _feedback_of(self, line: bytes) -> tuple[str, Feedback | None]:
-        """(status, the label) of a feedback line; the label is None when the line is bad (the status says why)."""
+    def _feedback_of(self, line: bytes, now: float) -> tuple[str, Feedback | None]:
+        """(status, the label) of a feedback line; the label is None when the line is bad (the status says why).
+        A label stamped more than `max_future_seconds` after `now` is placed at `now` (`future_timestamp`)."""
         status, feedback = parse_line(line, parse_feedback, FEEDBACK_FIELDS)
         if not isinstance(feedback, Feedback):
             return status, None
+        if feedback.timestamp > now + self.config.max_future_seconds:
+            status, feedback = "future_timestamp", Feedback(feedback.prediction_id, now, feedback.label)
         newest = self.newest_record.get(FEEDBACK_LOG, feedback.timestamp)
         self.newest_record[FEEDBACK_LOG] = max(newest, feedback.timestamp)
         return status, feedback
@@ -426,7 +449,7 @@ class ExporterService:
             snapshot=snapshots[0],
             computed_at=now,
             windows=snapshots,
-            log_lag_seconds={log: now - newest for log, newest in self.newest_record.items()},
+            log_lag_seconds={log: max(now - newest, 0.0) for log, newest in self.newest_record.items()},
             unread_bytes={
                 PREDICTIONS_LOG: _unread_bytes(self._predictions), FEEDBACK_LOG: _unread_bytes(self._feedback),
             },
