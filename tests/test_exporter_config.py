@@ -23,6 +23,7 @@ def test_minimal_config_gets_documented_defaults():
     assert config.checkpoint_path is None  # no checkpoint: every start reads the logs from their start
     assert config.early_label_grace_seconds == 30.0
     assert config.max_future_seconds == 300.0
+    assert config.follow_symlinks_out_of_log_dir is False
 
 
 def test_full_config_from_file(tmp_path):
@@ -77,6 +78,7 @@ def test_full_config_from_file(tmp_path):
         ({"segment": ["region"]}, "unknown key 'segment'; did you mean 'segments'\\?"),
         ({"early_label_grace_seconds": -1}, "early_label_grace_seconds: expected a number of seconds, 0 or more"),
         ({"early_label_grace_seconds": True}, "early_label_grace_seconds: expected a number of seconds"),
+        ({"follow_symlinks_out_of_log_dir": "yes"}, "follow_symlinks_out_of_log_dir: expected true or false"),
         ({"max_future_seconds": -1}, "max_future_seconds: expected a number of seconds, 0 or more"),
         ({"window_seconds": 86400 * 30, "slot_seconds": 60},
          "slot_seconds: the longest window \\(2592000 s\\) plus max_future_seconds \\(300\\) would need more than "

@@ -1,5 +1,6 @@
 import os
 import shutil
+import threading
 from dataclasses import replace
 
 import pytest
@@ -369,3 +370,67 @@ def test_a_checkpointed_file_that_is_gone_is_dropped(tmp_path):
     assert fresh.replaying
     assert fresh.poll().lines == []
     assert (fresh.replaying, fresh.positions()) == (False, [])
+
+
+def poll_in_thread(follower, **options):
+    """poll() on a daemon thread, given 5 s: a follower that blocks fails the test instead of hanging it."""
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=follower.poll(**options)), daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "poll() blocked"
+    return outcome["result"]
+
+
+def test_a_fifo_matching_the_glob_is_not_opened(tmp_path):
+    os.mkfifo(tmp_path / "p-fifo.jsonl")
+    append(tmp_path / "p-1.jsonl", "one\n")
+    follower = LogFollower([str(tmp_path / "p*.jsonl")])
+    assert poll_in_thread(follower).lines == [b"one"]
+    assert [position.path for position in follower.positions()] == [str(tmp_path / "p-1.jsonl")]
+    assert follower.refused == {str(tmp_path / "p-fifo.jsonl"): "not a regular file"}
+
+
+def test_a_symlink_to_a_device_is_not_read(tmp_path):
+    os.symlink("/dev/zero", tmp_path / "p-zero.jsonl")
+    follower = LogFollower([str(tmp_path / "p*.jsonl")], follow_symlinks_out=True)
+    result = poll_in_thread(follower, max_bytes=1 << 16)
+    assert (result.lines, result.oversized, result.more, follower.positions()) == ([], 0, False, [])
+    assert follower.refused == {str(tmp_path / "p-zero.jsonl"): "not a regular file"}
+
+
+def test_a_symlink_out_of_the_log_directory_is_followed_only_when_configured(tmp_path):
+    logs, elsewhere = tmp_path / "logs", tmp_path / "elsewhere"
+    logs.mkdir()
+    elsewhere.mkdir()
+    append(elsewhere / "secret.txt", "root:x:0:0\n")
+    os.symlink(elsewhere / "secret.txt", logs / "p-out.jsonl")
+    append(logs / "p-real.jsonl", "in\n")
+    os.symlink("p-real.jsonl", logs / "p-link.jsonl")  # inside the directory: the same file, read once
+    follower = LogFollower([str(logs / "p*.jsonl")])
+    assert follower.poll().lines == [b"in"]
+    assert follower.refused == {str(logs / "p-out.jsonl"): "a symlink out of the log directory"}
+    following = LogFollower([str(logs / "p*.jsonl")], follow_symlinks_out=True)
+    assert sorted(following.poll().lines) == [b"in", b"root:x:0:0"]
+
+
+def test_a_file_renamed_out_of_the_glob_is_read_within_the_poll_budget(tmp_path):
+    log = tmp_path / "p.jsonl"
+    line = "x" * 1023 + "\n"
+    append(log, line)
+    follower = LogFollower([str(log)])
+    assert len(follower.poll().lines) == 1
+    append(log, line * 4096)  # a 4 MiB backlog
+    os.rename(log, tmp_path / "p.jsonl.1")
+    append(log, "new\n")
+    budget, polls, read = 1 << 20, 0, []
+    while True:
+        result = follower.poll(max_bytes=budget)
+        polls += 1
+        assert sum(len(text) + 1 for text in result.lines) <= budget + len(line)
+        read.extend(result.lines)
+        if not result.more:
+            break
+    assert polls == 5
+    assert read == [line[:-1].encode()] * 4096 + [b"new"]
+    assert [position.path for position in follower.positions()] == [str(log)]

@@ -606,3 +606,17 @@ def test_a_future_record_at_the_head_of_the_pending_table_does_not_stop_expiry(t
     clock.now = START + 61 + 10
     service.read_logs()
     assert service.window.pending == 0 and service.window.evicted_pending == 11
+
+
+def test_a_log_symlinked_out_of_its_directory_is_read_only_when_configured(tmp_path, baseline):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    append(outside / "elsewhere.jsonl", predicted("p1", START - 1))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.symlink(outside / "elsewhere.jsonl", logs / "predictions.jsonl")
+    for follow, read in ((False, 0), (True, 1)):
+        config = make_config(logs, follow_symlinks_out_of_log_dir=follow)
+        service = ExporterService(config, baseline, clock=FakeClock(START))
+        service.read_logs()
+        assert service.record_counts[("predictions", "ok")] == read

@@ -72,6 +72,7 @@ class ExporterConfig:
     label_ttl_seconds: float | None = None
     early_label_grace_seconds: float = 30.0
     max_future_seconds: float = DEFAULT_MAX_FUTURE_SECONDS
+    follow_symlinks_out_of_log_dir: bool = False
     sample_size: int = 1000
     positive_class: str | int | float | bool | None = None
     """None: the baseline's positive class (format 3), else 1."""
@@ -107,6 +108,7 @@ _OPTIONAL = (
     "label_ttl_seconds",
     "early_label_grace_seconds",
     "max_future_seconds",
+    "follow_symlinks_out_of_log_dir",
     "sample_size",
     "positive_class",
     "segments",
@@ -166,6 +168,13 @@ def _positive_integer(raw: dict[str, Any], key: str, default: int) -> int:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _boolean(raw: dict[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
     return value
 
 
@@ -320,6 +329,7 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
             raw, "early_label_grace_seconds", ExporterConfig.early_label_grace_seconds
         ),
         max_future_seconds=max_future,
+        follow_symlinks_out_of_log_dir=_boolean(raw, "follow_symlinks_out_of_log_dir", False),
         sample_size=_positive_integer(raw, "sample_size", ExporterConfig.sample_size),
         positive_class=_positive_class(raw),
         segments=_segments(raw),

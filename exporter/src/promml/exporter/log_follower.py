@@ -15,16 +15,25 @@ the truncate that were not yet read are read from the copy, once.
 After a restart (`restore`), each file is read again from a position early enough to hold every record still in
 the sliding window (a "mark": the read position at some past time), so the window can be rebuilt; lines before the
 checkpointed position come back as `replayed` (for the window only, already counted), later ones as `lines`.
+
+Only regular files are read: a FIFO or a device matching the glob (or a symlink to one) is refused, and files are
+opened non-blocking, so an open can never wait for a writer. A symlink whose target lies outside the directory of
+the matched path is refused unless `follow_symlinks_out` is set (it could expose any file the exporter may read).
+A file renamed out of the patterns is read to its end within the poll's byte budget, over as many polls as it takes.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import logging
 import os
+import stat as stat_mode
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 1 << 20
 """Bytes read from a file at a time."""
@@ -116,6 +125,14 @@ class _FollowedFile:
     # Adopted while empty: it may be a copy `cp` has created but not filled yet. Once it holds bytes, it is judged
     # a copy or not against these files, which held bytes when it appeared (so not against files that came after).
     undecided_against: frozenset[FileKey] | None = None
+    departed: bool = False  # renamed out of the patterns or deleted: read to its end (within budgets), then let go
+
+
+def _inside_own_directory(path: str) -> bool:
+    """Does the symlink at `path` resolve to a file under the directory that holds it?"""
+    directory = os.path.realpath(os.path.dirname(path) or ".")
+    target = os.path.realpath(path)
+    return os.path.commonpath([directory, target]) == directory
 
 
 def _replay_start(marks: Iterable[tuple[float, int]], since: float) -> int:
@@ -136,9 +153,13 @@ class LogFollower:
     read only from where its original stopped, once the original is truncated or gone.
     """
 
-    def __init__(self, patterns: Iterable[str], *, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+    def __init__(self, patterns: Iterable[str], *, max_line_bytes: int = MAX_LINE_BYTES,
+                 follow_symlinks_out: bool = False) -> None:
         self.patterns = tuple(patterns)
         self.max_line_bytes = max_line_bytes
+        self.follow_symlinks_out = follow_symlinks_out
+        self.refused: dict[str, str] = {}
+        """Paths matching the patterns that are not read, and why (logged once each)."""
         self._files: dict[FileKey, _FollowedFile] = {}
 
     @property
@@ -165,6 +186,7 @@ class LogFollower:
                 previous[key] = followed  # vanished between stat and open
                 continue
             followed.path = path
+            followed.departed = False
             current[key] = followed
             if self._was_truncated(followed, stat.st_size):
                 if followed.copy_of:  # it was the original, not the copy: its new content is read from the start
@@ -172,13 +194,15 @@ class LogFollower:
                 else:
                     ended[key] = replace(followed)
                 self._restart(followed)
+        departing: dict[FileKey, _FollowedFile] = {}
         for key, gone in previous.items():  # renamed out of the patterns or deleted
             if gone.handle is None:
                 ended[key] = gone  # known only from a checkpoint: what it held is now only in a copy, if any
-            else:
-                if not gone.copy_of:
-                    self._read(gone, result, 1 << 62)  # finish it through the open handle, then let go
+            elif gone.copy_of:
                 gone.handle.close()
+            else:  # finished through the open handle, within the byte budget of this poll and the next ones
+                gone.departed = True
+                departing[key] = gone
         for copy in list(current.values()):  # an original emptied before much of it was read: its copy tells
             original = current.get(copy.copy_of) if copy.copy_of else None
             if original is not None and not original.copy_of and original.key not in ended:
@@ -213,12 +237,18 @@ class LogFollower:
         for followed in current.values():
             if followed.copy_of and followed.copy_of not in current:
                 followed.copy_of = READ_ELSEWHERE  # its original was read in full, or another copy took over
-        self._files = current = {**took_over, **current}  # the copies hold older lines: they are read first
+        # files that left hold the oldest lines, then copies that took over: they are read first
+        self._files = current = {**departing, **took_over, **current}
         budget = max_bytes
-        for followed in current.values():
+        for followed in list(current.values()):
             if followed.copy_of:
                 continue
-            budget -= self._read(followed, result, budget)
+            consumed = self._read(followed, result, budget)
+            budget -= consumed
+            if followed.departed and budget > 0:  # read to its end: let go
+                assert followed.handle is not None
+                followed.handle.close()
+                del current[followed.key]
             if budget <= 0:
                 result.more = True
                 break
@@ -272,29 +302,51 @@ class LogFollower:
         self._files.clear()
 
     def _matching_files(self) -> list[tuple[str, os.stat_result]]:
+        """The regular files the patterns match (each once, by its first path), symlinks out of the log directory
+        left out unless `follow_symlinks_out`."""
         paths: set[str] = set()
         for pattern in self.patterns:
             paths.update(glob.glob(pattern))
         found = []
+        seen: set[FileKey] = set()
         for path in sorted(paths):
             try:
-                found.append((path, os.stat(path)))
-            except OSError:
+                if not self.follow_symlinks_out and os.path.islink(path) and not _inside_own_directory(path):
+                    self._refuse(path, "a symlink out of the log directory")
+                    continue
+                stat = os.stat(path)
+            except (OSError, ValueError):
                 continue  # vanished between glob and stat
+            if not stat_mode.S_ISREG(stat.st_mode):
+                self._refuse(path, "not a regular file")
+                continue
+            key = (stat.st_dev, stat.st_ino)
+            if key not in seen:
+                seen.add(key)
+                found.append((path, stat))
         return found
+
+    def _refuse(self, path: str, reason: str) -> None:
+        if self.refused.get(path) != reason:
+            logger.warning("promml exporter: not reading %s: %s", path, reason)
+            self.refused[path] = reason
 
     @staticmethod
     def _open_handle(path: str, key: FileKey) -> BinaryIO | None:
+        """The file at `path` opened for reading, if it is still the regular file `key`.
+
+        Non-blocking, so that a FIFO put in its place since it was stat'ed cannot block the open; the identity and
+        type are checked on the open descriptor, which no later rename can change."""
         try:
-            # unbuffered: a seek back after a truncate must never return stale buffered bytes
-            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open across polls
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
-        stat = os.fstat(handle.fileno())
-        if (stat.st_dev, stat.st_ino) != key:  # replaced between stat and open: pick it up next poll
-            handle.close()
+        stat = os.fstat(fd)
+        if (stat.st_dev, stat.st_ino) != key or not stat_mode.S_ISREG(stat.st_mode):  # replaced: next poll
+            os.close(fd)
             return None
-        return handle
+        # unbuffered: a seek back after a truncate must never return stale buffered bytes
+        return os.fdopen(fd, "rb", buffering=0)
 
     def _open(self, path: str, key: FileKey) -> _FollowedFile | None:
         handle = self._open_handle(path, key)

@@ -21,6 +21,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -145,7 +146,7 @@ class ExporterService:
 
     def __init__(
         self, config: ExporterConfig, baseline: Baseline, clock: Callable[[], float] = time.time, *,
-        monotonic: Callable[[], float] = time.monotonic, follower: FollowerFactory = LogFollower,
+        monotonic: Callable[[], float] = time.monotonic, follower: FollowerFactory | None = None,
     ) -> None:
         """`clock` stamps the windows and the metrics; `monotonic` paces recomputes and health. A backtest passes
         a simulated time for both, and a `follower` that reads only the lines stamped up to that time."""
@@ -167,6 +168,8 @@ class ExporterService:
         )
         self.baseline_created_at = _epoch_or_none(getattr(baseline, "created_at", None))
         self.newest_record: dict[str, float] = {}  # log -> newest record timestamp read
+        if follower is None:
+            follower = partial(LogFollower, follow_symlinks_out=config.follow_symlinks_out_of_log_dir)
         self._predictions = follower(config.prediction_logs)
         self._feedback = follower(config.feedback_logs)
         self.record_counts: Counter[tuple[str, str]] = Counter()
