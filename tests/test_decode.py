@@ -28,6 +28,7 @@ UNDECIDED = [
     b' "features": {"a": NaN}, "prediction": 1}',
     line(features={"a": 10**400}), line(features={"a": 2**70}),
     line(features={"region": "\ud800"}), line(features={"\udfff": 1.0}), line(prediction_id="\ud800"),
+    line(prediction_id="i" * 129),
 ]
 
 

@@ -1,21 +1,41 @@
-"""Prediction ids: unique per row, per call, per thread and per forked process."""
+"""Prediction ids: unguessable, unique per row, per call, per thread and per forked process."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
+from hashlib import blake2b
 
-from promml.instrumentation.prediction_ids import format_ids, last_prediction_ids, next_call_ids
+from promml.instrumentation.prediction_ids import ID_BITS, format_ids, last_prediction_ids, next_call_ids
+
+SECRET = bytes(range(32))
+
+
+def reference(sequence: int) -> str:
+    return blake2b(sequence.to_bytes(8, "little"), digest_size=12, key=SECRET).hexdigest()
 
 
 def test_one_row_and_batch_forms_never_collide() -> None:
-    single = format_ids(("p", 12, 1))
-    batch = format_ids(("p", 1, 3))
-    assert single == ("p-12",)
-    assert batch == ("p-1-0", "p-1-1", "p-1-2")
-    many = [i for seq in range(200) for i in format_ids(("p", seq, seq % 4 + 1))]
+    single = format_ids((SECRET, 12, 1))
+    batch = format_ids((SECRET, 1, 3))
+    assert single == (reference(12),)
+    assert batch == (f"{reference(1)}-0", f"{reference(1)}-1", f"{reference(1)}-2")
+    many = [i for seq in range(200) for i in format_ids((SECRET, seq, seq % 4 + 1))]
     assert len(many) == len(set(many))
+
+
+def test_a_call_id_is_96_bits_that_other_ids_do_not_give_away() -> None:
+    """The id of the next call is not the last one's prefix with the next number: it is a keyed hash of the call's
+    sequence number under the process secret, which no id reveals."""
+    assert ID_BITS == 96
+    ids = [next_call_ids(1) and last_prediction_ids()[0] for _ in range(60)]
+    assert all(len(text) == 24 and int(text, 16) >= 0 for text in ids)
+    assert len({text[:8] for text in ids}) == 60  # no shared prefix a guesser could reuse
+    secret, sequence, rows = next_call_ids(2)
+    assert len(secret) == 32 and rows == 2
+    assert last_prediction_ids() == tuple(f"{format_ids((secret, sequence, 1))[0]}-{i}" for i in range(2))
+    assert format_ids((SECRET, sequence, 1)) != format_ids((secret, sequence, 1))
 
 
 def test_last_ids_are_per_thread() -> None:
@@ -42,13 +62,13 @@ def test_last_ids_are_per_task() -> None:
     assert (len(first), len(second)) == (1, 3)
 
 
-def test_a_forked_child_gets_a_new_prefix() -> None:
-    parent_prefix = next_call_ids(1)[0]
+def test_a_forked_child_gets_a_new_secret() -> None:
+    parent_secret = next_call_ids(1)[0]
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
-        os.write(write, next_call_ids(1)[0].encode())
+        os.write(write, next_call_ids(1)[0])
         os._exit(0)
     os.waitpid(pid, 0)
-    child_prefix = os.read(read, 64).decode()
-    assert child_prefix and child_prefix != parent_prefix
+    child_secret = os.read(read, 64)
+    assert len(child_secret) == 32 and child_secret != parent_secret

@@ -12,21 +12,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promml.instrumentation.jsonl_writer import _encode_other
+from promml.instrumentation.prediction_ids import format_ids
 from promml.instrumentation.prediction_log import PredictionBatch
 from promml.instrumentation.rows import RowShapeError
 from promml.records import parse_prediction, utc_timestamp
 
 EPOCH = 1_790_000_000.25
+SECRET = bytes(32)
+CALL_7, CALL_2 = format_ids((SECRET, 7, 1))[0], format_ids((SECRET, 2, 1))[0]
 
 
 def test_renders_one_record_per_row_with_ids_in_order() -> None:
-    batch = PredictionBatch(("pfx", 7, 2), EPOCH, ("m", "1"), [{"a": 1}, {"a": 2}], [0, 1], [0.1, None])
+    batch = PredictionBatch((SECRET, 7, 2), EPOCH, ("m", "1"), [{"a": 1}, {"a": 2}], [0, 1], [0.1, None])
     assert len(batch) == 2
     records = list(batch)
     assert records == [
-        {"prediction_id": "pfx-7-0", "timestamp": utc_timestamp(EPOCH), "model_name": "m", "model_version": "1",
+        {"prediction_id": f"{CALL_7}-0", "timestamp": utc_timestamp(EPOCH), "model_name": "m", "model_version": "1",
          "features": {"a": 1}, "prediction": 0, "score": 0.1},
-        {"prediction_id": "pfx-7-1", "timestamp": utc_timestamp(EPOCH), "model_name": "m", "model_version": "1",
+        {"prediction_id": f"{CALL_7}-1", "timestamp": utc_timestamp(EPOCH), "model_name": "m", "model_version": "1",
          "features": {"a": 2}, "prediction": 1},
     ]
     for record in records:
@@ -34,7 +37,7 @@ def test_renders_one_record_per_row_with_ids_in_order() -> None:
 
 
 def test_numpy_outputs_and_array_inputs_become_plain_json() -> None:
-    batch = PredictionBatch(("p", 1, 2), EPOCH, ("m", "1"), np.array([[1.5, 2], [3, 4]]),
+    batch = PredictionBatch((SECRET, 1, 2), EPOCH, ("m", "1"), np.array([[1.5, 2], [3, 4]]),
                             np.array([1, 0]), np.array([0.9, 0.2]), feature_names=["x", "y"])
     records = list(batch)
     assert [r["features"] for r in records] == [{"x": 1.5, "y": 2.0}, {"x": 3.0, "y": 4.0}]
@@ -44,18 +47,18 @@ def test_numpy_outputs_and_array_inputs_become_plain_json() -> None:
 
 def test_dataframe_inputs_and_sampled_rows() -> None:
     frame = pd.DataFrame({"x": [1, 2, 3], "region": ["a", "b", "c"]})
-    batch = PredictionBatch(("p", 2, 3), EPOCH, ("m", "1"), frame, [0, 1, 0], None, keep=[0, 2])
+    batch = PredictionBatch((SECRET, 2, 3), EPOCH, ("m", "1"), frame, [0, 1, 0], None, keep=[0, 2])
     assert len(batch) == 2
     assert [(r["prediction_id"], r["features"]) for r in batch] == [
-        ("p-2-0", {"x": 1, "region": "a"}), ("p-2-2", {"x": 3, "region": "c"}),
+        (f"{CALL_2}-0", {"x": 1, "region": "a"}), (f"{CALL_2}-2", {"x": 3, "region": "c"}),
     ]
 
 
 def test_rows_that_do_not_match_the_predictions_raise() -> None:
     with pytest.raises(ValueError, match="1 feature rows for 2 predictions"):
-        list(PredictionBatch(("p", 1, 2), EPOCH, ("m", "1"), [{"a": 1}], [0, 1], None))
+        list(PredictionBatch((SECRET, 1, 2), EPOCH, ("m", "1"), [{"a": 1}], [0, 1], None))
     with pytest.raises(RowShapeError, match="feature_names"):
-        list(PredictionBatch(("p", 1, 1), EPOCH, ("m", "1"), np.array([1.0, 2.0]), [0], None))
+        list(PredictionBatch((SECRET, 1, 1), EPOCH, ("m", "1"), np.array([1.0, 2.0]), [0], None))
 
 
 def strict_lines(data: bytes) -> list[dict]:
@@ -83,12 +86,12 @@ ENCODER = msgspec.json.Encoder(enc_hook=_encode_other)
 
 
 @pytest.mark.parametrize("batch", [
-    PredictionBatch(("p", 1, 1), EPOCH, ("m", "1"), {"a": 1.5, "b": "x", "c": None}, [1], [0.7]),
-    PredictionBatch(("p", 1, 1), EPOCH, ("m", "1"), {"a": np.float32(0.5), "b": np.int64(3)}, [np.int64(1)], None),
-    PredictionBatch(("p", 1, 2), EPOCH, ("m", "1"), [{"a": 1}, {"a": float("nan")}], ["yes", "no"], [0.1, None]),
-    PredictionBatch(("p", 1, 2), EPOCH, ("m", "1"), np.array([[1.5, np.inf], [3, np.nan]]), np.array([1, 0]),
+    PredictionBatch((SECRET, 1, 1), EPOCH, ("m", "1"), {"a": 1.5, "b": "x", "c": None}, [1], [0.7]),
+    PredictionBatch((SECRET, 1, 1), EPOCH, ("m", "1"), {"a": np.float32(0.5), "b": np.int64(3)}, [np.int64(1)], None),
+    PredictionBatch((SECRET, 1, 2), EPOCH, ("m", "1"), [{"a": 1}, {"a": float("nan")}], ["yes", "no"], [0.1, None]),
+    PredictionBatch((SECRET, 1, 2), EPOCH, ("m", "1"), np.array([[1.5, np.inf], [3, np.nan]]), np.array([1, 0]),
                     np.array([0.9, np.nan]), feature_names=["x", "y"]),
-    PredictionBatch(("p", 2, 3), EPOCH, ("m", "1"), pd.DataFrame({"x": [1, 2, 3], "r": ["a", "b", None]}),
+    PredictionBatch((SECRET, 2, 3), EPOCH, ("m", "1"), pd.DataFrame({"x": [1, 2, 3], "r": ["a", "b", None]}),
                     [0, 1, 0], None, keep=[0, 2]),
 ], ids=["one-row", "numpy-scalars", "list", "array-non-finite", "frame-sampled"])
 def test_encoded_lines_are_the_records_as_strict_json(batch: PredictionBatch) -> None:
@@ -115,7 +118,7 @@ FEATURE_VALUES = st.one_of(
 def test_the_log_is_valid_json_whatever_the_features(rows: list[dict], scores: list) -> None:
     """A property of the writer's encoding: every line parses with a strict JSON parser, one per row, with every
     finite value kept and NaN/±inf (numpy's included) as null; no row is dropped for one bad value."""
-    batch = PredictionBatch(("p", 3, len(rows)), EPOCH, ("m", "1"), rows if len(rows) > 1 else rows[0],
+    batch = PredictionBatch((SECRET, 3, len(rows)), EPOCH, ("m", "1"), rows if len(rows) > 1 else rows[0],
                             list(range(len(rows))), scores[: len(rows)])
     lines = strict_lines(batch.encode_lines(ENCODER))
     assert len(lines) == len(rows)

@@ -66,6 +66,18 @@ def test_invalid_predictions_name_the_field(change, message):
         parse_prediction(record)
 
 
+def test_ids_and_text_labels_over_their_length_are_rejected():
+    record = prediction_record("i" * 128, EPOCH, "m", "1", {"x": 1.0}, 0, 0.5)
+    assert parse_prediction(record).prediction_id == "i" * 128
+    with pytest.raises(InvalidRecord, match="prediction_id must be at most 128 characters"):
+        parse_prediction({**record, "prediction_id": "i" * 129})
+    assert parse_feedback(feedback_record("id", EPOCH, "l" * 256)).label == "l" * 256
+    with pytest.raises(InvalidRecord, match="label must be at most 256 characters"):
+        parse_feedback(feedback_record("id", EPOCH, "l" * 257))
+    with pytest.raises(InvalidRecord, match="prediction_id must be at most 128"):
+        parse_feedback(feedback_record("i" * 129, EPOCH, 1))
+
+
 def test_missing_fields_are_listed():
     with pytest.raises(InvalidRecord, match="missing field\\(s\\): timestamp, features"):
         parse_prediction({"prediction_id": "a", "model_name": "m", "model_version": "1", "prediction": 1})

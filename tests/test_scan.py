@@ -112,6 +112,7 @@ def test_lines_the_instrumentation_writes_are_all_scanned() -> None:
         record_line().replace(b'"score": 0.83', b'"score": 0.' + b"0" * 99_999 + b"1e100000"),  # msgspec: 0.0
         record_line().replace(b'"score": 0.83', b'"score": 0.83, "score": 1'),
         record_line().replace(b'"north"', b'"nor\xffth"'), b"", b"{", b"[]", b"null", b"{}",
+        record_line(prediction_id="i" * 129),
         record_line().replace(b'"north"', b'"\\ud800"'), record_line().replace(b'"region"', b'"\\udc00"'),
         record_line() + b"," + record_line(),
     ],

@@ -29,6 +29,8 @@ def test_bin_labels_name_each_baseline_bin():
 
 def test_segment_values_of_categorical_and_numeric_features():
     assert segment_values(REGION, ["north", "mars", 3, None, ""]) == ["north", "mars", "3", None, None]
+    # a value too long to be held and exported as a label of its own
+    assert segment_values(REGION, ["n" * 256, "n" * 257]) == ["n" * 256, "__other__"]
     # a value equal to an edge belongs to the bin it opens, as the baseline bins it; non-numbers are missing
     assert segment_values(AGE, [12, 30.0, 45.4, 45.5, 90.0, None, "40", True, math.inf]) == [
         "(-inf, 30)", "[30, 45.5)", "[30, 45.5)", "[45.5, +inf)", "[45.5, +inf)", None, None, None, None]

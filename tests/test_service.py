@@ -261,12 +261,23 @@ def with_field(key: str, value) -> bytes:
         (with_field("features", {"x": "\ud800"}), "invalid_text"),  # a lone surrogate: no UTF-8 form
         (with_field("features", {"\udc00": 1}), "invalid_text"),
         (with_field("prediction_id", "\ud800"), "invalid_text"),
+        (with_field("prediction_id", "i" * 129), "too_long"),
         (with_field("features", {"x": "\ud83d\ude00"}), "ok"),  # a valid pair is one character
         (with_field("features", {"x": "\\ud800"}), "ok"),  # an escaped backslash, then text
     ],
 )
 def test_each_bad_line_has_its_reason(line, status):
     assert parse_line(line, parse_prediction, PREDICTION_FIELDS)[0] == status
+
+
+def test_labels_with_huge_ids_or_labels_are_rejected_not_held(tmp_path, baseline):
+    """Labels for unknown ids are held a while for their prediction: 1 MiB ids would hold 1 MiB each."""
+    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(START))
+    append(tmp_path / "feedback.jsonl", *(feedback_record(f"{i}" + "i" * (64 << 10), START, 1) for i in range(50)),
+           feedback_record("held", START, "l" * 257), feedback_record("i" * 128, START, "l" * 256))
+    service.read_logs()
+    assert service.record_counts[("feedback", "too_long")] == 51
+    assert service.early_labels == 1  # the one within both limits
 
 
 def test_a_label_with_no_utf8_form_is_invalid_text():

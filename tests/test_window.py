@@ -281,18 +281,19 @@ def test_data_quality_ratios_and_schema_violations(rich_baseline):
         {"x": "12", "z": -1.0, "region": ""},  # x of the wrong type, z below the minimum, region missing
         {"z": 5.0, "region": "south", "extra": 1},  # x absent, an unknown feature
         {"x": True, "z": 5.0, "region": 3, "extra": 2, "other": 0},  # a boolean is not a number
+        {"x": 0.0, "z": 5.0, "region": "north", "n" * 257: 1},  # a name too long to be a label of its own
     ]
     window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60)], slot_seconds=10)
     window.add_predictions([prediction(f"q{i}", 1.0, f) for i, f in enumerate(features)], now=1)
     snapshot = window.snapshot(now=1)
-    assert snapshot.missing_ratio == {"x": 2 / 5, "z": 0.0, "region": 1 / 5}
+    assert snapshot.missing_ratio == {"x": 2 / 6, "z": 0.0, "region": 1 / 6}
     z = rich_baseline.numeric["z"].summary
     assert z.minimum > -1.0 and z.maximum < 11.0
-    assert snapshot.out_of_range_ratio == {"x": 0.0, "z": 2 / 5}
-    assert snapshot.unseen_ratio == {"region": 2 / 4}  # "mars" and 3 ("3" is no training category)
+    assert snapshot.out_of_range_ratio == {"x": 0.0, "z": 2 / 6}
+    assert snapshot.unseen_ratio == {"region": 2 / 5}  # "mars" and 3 ("3" is no training category)
     assert snapshot.schema_violations == {
         ("x", "missing_feature"): 1, ("x", "wrong_type"): 2, ("extra", "unknown_feature"): 2,
-        ("other", "unknown_feature"): 1,
+        ("other", "unknown_feature"): 1, ("__other__", "unknown_feature"): 1,
     }
 
 

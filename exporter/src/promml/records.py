@@ -23,6 +23,15 @@ class InvalidRecord(ValueError):
     """A log record that does not follow the format; the message says which field and why."""
 
 
+MAX_PREDICTION_ID_LENGTH = 128
+"""Longest `prediction_id`, in characters (promml's own are 24 to about 30; a UUID is 36). The exporter holds ids in
+memory (predictions waiting for a label, labelled ids, labels read early) and in its checkpoint, so a longer id is
+rejected rather than held: 400 labels with 1 MiB ids would otherwise hold 400 MiB."""
+
+MAX_LABEL_LENGTH = 256
+"""Longest text label (a class name), in characters: a label read before its prediction is held for a while."""
+
+
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
 """A JSON escape of a UTF-16 surrogate (`\\ud800`..`\\udfff`). Raw bytes of a line are UTF-8 checked when decoded,
 so an escape is the only way text with no UTF-8 form (a lone surrogate) gets in; lines without one need no check."""
@@ -203,6 +212,8 @@ def _require(record: Any, fields: tuple[str, ...]) -> dict[str, Any]:
         raise InvalidRecord(f"missing field(s): {', '.join(missing)}")
     if not isinstance(record["prediction_id"], str) or not record["prediction_id"]:
         raise InvalidRecord("prediction_id must be a non-empty string")
+    if len(record["prediction_id"]) > MAX_PREDICTION_ID_LENGTH:
+        raise InvalidRecord(f"prediction_id must be at most {MAX_PREDICTION_ID_LENGTH} characters")
     return record
 
 
@@ -250,6 +261,8 @@ def parse_feedback(record: Any) -> Feedback:
     record = _require(record, FEEDBACK_FIELDS)
     if not _is_plain_value(record["label"]) or record["label"] is None:
         raise InvalidRecord("label must be a finite number, string or boolean")
+    if isinstance(record["label"], str) and len(record["label"]) > MAX_LABEL_LENGTH:
+        raise InvalidRecord(f"label must be at most {MAX_LABEL_LENGTH} characters")
     return Feedback(
         prediction_id=record["prediction_id"],
         timestamp=parse_timestamp(record["timestamp"]),

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import msgspec
 
-from ..records import SURROGATE_ESCAPE, Prediction
+from ..records import MAX_PREDICTION_ID_LENGTH, SURROGATE_ESCAPE, Prediction
 
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """Larger integers are rare and may not fit a float: they take the exact path, which judges them."""
@@ -44,7 +44,7 @@ def _prediction(record: _PredictionRecord) -> Prediction | None:
     The decoded struct has every attribute of `Prediction`, so it is used as one (no copy) once its timestamp is
     turned into epoch seconds."""
     moment = record.timestamp
-    if not record.prediction_id or moment.tzinfo is None:
+    if not record.prediction_id or len(record.prediction_id) > MAX_PREDICTION_ID_LENGTH or moment.tzinfo is None:
         return None
     record.timestamp = moment.timestamp()  # type: ignore[assignment]
     return record  # type: ignore[return-value]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..records import MAX_PREDICTION_ID_LENGTH
 from .columns import PredictionColumns
 
 try:
@@ -34,6 +35,8 @@ def scan_predictions(
             lines, model_name, model_version, tuple(numeric), tuple(categorical)
         )
     except ValueError:  # a name with no UTF-8 form (a lone surrogate): only the exact path can compare it
+        return PredictionColumns.empty(len(numeric), len(categorical)), list(range(len(lines)))
+    if ids and max(map(len, ids)) > MAX_PREDICTION_ID_LENGTH:  # rare: the exact path rejects and counts it
         return PredictionColumns.empty(len(numeric), len(categorical)), list(range(len(lines)))
     columns = PredictionColumns(
         ids=ids,

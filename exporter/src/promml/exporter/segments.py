@@ -41,6 +41,10 @@ SLOT_VALUES_PER_REPORTED = 4
 """A slot counts up to this many times `max_segment_values` distinct values per segment feature exactly (80 by
 default): a fairness segment has a handful of values, so in practice every value is counted exactly, while a
 feature with thousands of values cannot grow a slot without bound (it holds at most 80 count vectors)."""
+MAX_VALUE_LENGTH = 256
+"""Longest segment value kept as its own text (in characters, so at most 1 KiB of UTF-8: within the
+`label_value_length_limit` of prometheus/prometheus.yml); a longer one is counted as `OTHER_VALUE`, so one client
+cannot make each held value, and each exported label, arbitrarily large."""
 
 ROWS, POSITIVE, LABELED, CORRECT = range(4)
 """Positions of the four counts in a value's count vector."""
@@ -70,7 +74,8 @@ def bin_labels(edges: Sequence[float]) -> list[str]:
 def segment_values(reference: NumericReference | CategoricalReference, values: Iterable[Any]) -> list[str | None]:
     """Each row's segment value (None when missing): categorical values as text, numbers as their baseline bin."""
     if isinstance(reference, CategoricalReference):
-        return [None if value is None or value == "" else str(value) for value in values]
+        texts = [None if value is None or value == "" else str(value) for value in values]
+        return [OTHER_VALUE if text is not None and len(text) > MAX_VALUE_LENGTH else text for text in texts]
     labels = bin_labels(reference.edges)
     result: list[str | None] = []
     numbers: list[float] = []

@@ -29,6 +29,8 @@ import numpy as np
 from ..baseline import Baseline
 from ..records import (
     FEEDBACK_FIELDS,
+    MAX_LABEL_LENGTH,
+    MAX_PREDICTION_ID_LENGTH,
     PREDICTION_FIELDS,
     Feedback,
     InvalidRecord,
@@ -110,13 +112,18 @@ def _finite(value: Any) -> bool:
 
 
 def invalid_reason(decoded: Any, fields: tuple[str, ...]) -> str:
-    """Why a decoded line is not a valid record: `missing_field`, `non_finite` (NaN, an infinity or a number too
-    large for a float where a number is used), or `invalid_type` (anything else: not an object, a field of the
+    """Why a decoded line is not a valid record: `missing_field`, `too_long` (a `prediction_id` or a text label over
+    its limit, see records.py), `non_finite` (NaN, an infinity or a number too large for a float where a number is
+    used), or `invalid_type` (anything else: not an object, a field of the
     wrong type or form)."""
     if not isinstance(decoded, dict):
         return "invalid_type"
     if any(name not in decoded for name in fields):
         return "missing_field"
+    identifier, label = decoded.get("prediction_id"), decoded.get("label") if "label" in fields else None
+    if (isinstance(identifier, str) and len(identifier) > MAX_PREDICTION_ID_LENGTH) or (
+            isinstance(label, str) and len(label) > MAX_LABEL_LENGTH):
+        return "too_long"
     used = [decoded.get(name) for name in ("score", "prediction", "label")]
     features = decoded.get("features")
     if isinstance(features, dict):

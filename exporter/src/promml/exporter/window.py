@@ -44,6 +44,7 @@ from .sampling import merged_sample, slot_capacity
 from .segments import (
     DEFAULT_MAX_SEGMENT_VALUES,
     DEFAULT_MIN_SEGMENT_ROWS,
+    MAX_VALUE_LENGTH,
     SLOT_VALUES_PER_REPORTED,
     SegmentTable,
     SegmentValue,
@@ -59,8 +60,8 @@ DATASET_DRIFT_PSI_THRESHOLD = 0.1
 (< 0.1), the same level as the DataDriftDetected warning."""
 
 MAX_UNKNOWN_FEATURES = 20
-"""Unknown feature names reported per window (and kept per slot); the rest are counted under `OTHER_FEATURE`, so a
-client sending arbitrary keys cannot create unbounded series."""
+"""Unknown feature names reported per window (and kept per slot); the rest, and names over `MAX_VALUE_LENGTH`
+characters, are counted under `OTHER_FEATURE`, so a client sending arbitrary keys cannot create unbounded series."""
 OTHER_FEATURE = "__other__"
 
 LABEL_DELAY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0, 604800.0)
@@ -396,7 +397,8 @@ class SlidingWindow:
                 continue
             kept = (name, UNKNOWN_FEATURE) in slot.violations
             crowded = sum(why == UNKNOWN_FEATURE for _, why in slot.violations) >= MAX_UNKNOWN_FEATURES
-            slot.violations[(name if kept or not crowded else OTHER_FEATURE, UNKNOWN_FEATURE)] += 1
+            fits = len(name) <= MAX_VALUE_LENGTH
+            slot.violations[(name if kept or (fits and not crowded) else OTHER_FEATURE, UNKNOWN_FEATURE)] += 1
 
     @staticmethod
     def _add_counts(counts: dict[str, np.ndarray], name: str, bins: np.ndarray, n_bins: int) -> None:
