@@ -1,12 +1,14 @@
 import json
 import math
+import os
+import stat
 import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promml.instrumentation.jsonl_writer import JsonlWriter, shared_writer
+from promml.instrumentation.jsonl_writer import FILE_MODE_ENV, JsonlWriter, shared_writer
 
 
 class Tally:
@@ -197,3 +199,34 @@ def test_the_writer_never_writes_a_line_a_strict_parser_refuses(one_writer, reco
         lines = [line.decode("utf-8") for line in handle.read().split(b"\n")[:-1]]
     assert written.count == len(records) == len(lines)
     assert [strict_loads(line) for line in lines] == [finite_only(record) for record in records]
+
+
+def test_logs_are_created_owner_only_unless_configured(tmp_path, monkeypatch):
+    old_umask = os.umask(0o022)
+    try:
+        cases = (("default.jsonl", {}, None, 0o600), ("group.jsonl", {"file_mode": 0o640}, None, 0o640),
+                 ("env.jsonl", {}, "640", 0o640), ("bad-env.jsonl", {}, "rw-r", 0o600))
+        for name, options, env, mode in cases:
+            if env is None:
+                monkeypatch.delenv(FILE_MODE_ENV, raising=False)
+            else:
+                monkeypatch.setenv(FILE_MODE_ENV, env)
+            writer = JsonlWriter(tmp_path / name, **options)
+            assert writer.submit([{"a": 1}])
+            writer.close()
+            assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == mode, name
+    finally:
+        os.umask(old_umask)
+
+
+def test_a_partial_line_left_by_a_crashed_writer_stays_one_bad_line(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2, "b"')  # the previous writer died mid-line
+    writer = JsonlWriter(path)
+    assert writer.submit([{"a": 3}])
+    writer.close()
+    assert path.read_text() == '{"a": 1}\n{"a": 2, "b"\n{"a":3}\n'
+    writer = JsonlWriter(path)  # a file that ends in a newline gets no blank line
+    assert writer.submit([{"a": 4}])
+    writer.close()
+    assert path.read_text().splitlines()[-2:] == ['{"a":3}', '{"a":4}']

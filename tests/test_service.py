@@ -19,7 +19,7 @@ from promml.exporter import scan
 from promml.exporter.checkpoint import load_checkpoint
 from promml.exporter.config import ExporterConfig
 from promml.exporter.service import ExporterService, parse_line
-from promml.instrumentation.jsonl_writer import shared_writer
+from promml.instrumentation.jsonl_writer import JsonlWriter, shared_writer
 from promml.records import (
     FEEDBACK_FIELDS,
     PREDICTION_FIELDS,
@@ -631,3 +631,17 @@ def test_a_log_symlinked_out_of_its_directory_is_read_only_when_configured(tmp_p
         service = ExporterService(config, baseline, clock=FakeClock(START))
         service.read_logs()
         assert service.record_counts[("predictions", "ok")] == read
+
+
+def test_a_crashed_writers_partial_line_is_one_bad_line_and_the_next_record_is_kept(tmp_path, baseline):
+    log = tmp_path / "predictions.jsonl"
+    append(log, predicted("p1", START - 1))
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(predicted("p2", START - 1))[:40])  # the writer died mid-line
+    writer = JsonlWriter(log)
+    assert writer.submit([predicted("p3", START - 1)])
+    writer.close()
+    service = ExporterService(make_config(tmp_path), baseline, clock=FakeClock(START))
+    service.read_logs()
+    assert dict(service.record_counts) == {("predictions", "ok"): 2, ("predictions", "invalid_json"): 1,
+                                           ("predictions", "oversized"): 0, ("feedback", "oversized"): 0}

@@ -40,6 +40,11 @@ Batch = tuple[Sequence[Any], "Outcome", "Outcome"]
 
 IDLE_POLL_SECONDS = 0.01
 """How long the writer sleeps when there is nothing to write: the latency of a write, not of a predict call."""
+FILE_MODE_ENV = "PROMML_LOG_FILE_MODE"
+DEFAULT_FILE_MODE = 0o600
+"""Permissions of a log file the writer creates (owner only): prediction logs hold model inputs, often personal data.
+`$PROMML_LOG_FILE_MODE` (octal, e.g. `640`) or `file_mode=` gives others access; an existing file keeps its mode."""
+
 MAX_BATCHES_PER_WRITE = 10_000
 """Batches rendered and written with one write and one flush: fewer system calls under load, bounded memory."""
 
@@ -92,8 +97,10 @@ class JsonlWriter:
         reopen_interval: float = 5.0,
         max_bytes: int | None = None,
         backup_count: int = 5,
+        file_mode: int | None = None,
     ) -> None:
         self.path = Path(path)
+        self.file_mode = default_file_mode() if file_mode is None else file_mode
         self.reopen_interval = reopen_interval
         self.max_bytes = max_bytes
         self.backup_count = backup_count
@@ -196,12 +203,27 @@ class JsonlWriter:
             return None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open on purpose
+            self._file = self._open_for_append()
         except OSError as error:
             self._next_open_attempt = now + self.reopen_interval
             self._report_failure(error)
             return None
         return self._file
+
+    def _open_for_append(self) -> BinaryIO:
+        """The log opened for appending, created with `file_mode`; when it does not end in a newline (a writer
+        crashed mid-line), a newline first, so that partial line stays one bad line and the next record is kept."""
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.file_mode)
+        try:
+            size = os.fstat(fd).st_size
+            unfinished = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            handle = os.fdopen(fd, "ab")
+        except BaseException:
+            os.close(fd)
+            raise
+        if unfinished:
+            handle.write(b"\n")
+        return handle
 
     def rotated_files(self) -> list[Path]:
         """The rotated files of this log, oldest first (their names sort by time)."""
@@ -233,6 +255,22 @@ class JsonlWriter:
         if not self._failing:
             logger.warning("promml: cannot write %s (%s); rows are counted as failed until it works", self.path, error)
         self._failing = True
+
+
+def default_file_mode() -> int:
+    """`$PROMML_LOG_FILE_MODE` read as octal, or DEFAULT_FILE_MODE when unset or unreadable (logged)."""
+    text = os.environ.get(FILE_MODE_ENV)
+    if not text:
+        return DEFAULT_FILE_MODE
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        logger.warning("promml: %s=%r is not an octal file mode such as 640; using %o", FILE_MODE_ENV, text,
+                       DEFAULT_FILE_MODE)
+        return DEFAULT_FILE_MODE
+    return mode
 
 
 _writers: dict[Path, JsonlWriter] = {}

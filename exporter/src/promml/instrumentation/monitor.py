@@ -180,6 +180,7 @@ def monitor(
     sample_rate: float = 1.0,
     max_log_bytes: int | None = 100 * 2**20,
     log_backups: int = 5,
+    log_file_mode: int | None = None,
     latency_buckets: Sequence[float] = LATENCY_BUCKETS,
     score_buckets: Sequence[float] = SCORE_BUCKETS,
     registry: CollectorRegistry = REGISTRY,
@@ -195,6 +196,7 @@ def monitor(
     - `feature_names`: column names of numpy-array inputs.
     - `sample_rate`: share of rows written to the log (metrics always see every row).
     - `max_log_bytes`, `log_backups`: size-based rotation of the log, and how many rotated files to keep.
+    - `log_file_mode`: permissions of a log file created (default 0o600, or `$PROMML_LOG_FILE_MODE`).
     - `latency_buckets`, `score_buckets`: histogram buckets, the same for every model of a registry.
     The ids given to the rows are available after the call from `promml.last_prediction_ids()`.
     """
@@ -204,7 +206,8 @@ def monitor(
     def decorate(target: F) -> F:
         directory = log_dir if log_dir is not None else os.environ.get(LOG_DIR_ENV)
         writer = (
-            shared_writer(predictions_file(directory), max_bytes=max_log_bytes, backup_count=log_backups)
+            shared_writer(predictions_file(directory), max_bytes=max_log_bytes, backup_count=log_backups,
+                          file_mode=log_file_mode)
             if directory else None
         )
         parameters = list(inspect.signature(target).parameters)
