@@ -802,3 +802,18 @@ def test_a_critical_alert_of_one_version_does_not_inhibit_another_versions_warni
     wait_for("the warning of 1.0.0 in Slack", lambda: inbox.bodies("/slack", "(warning) Status", "1.0.0"))
     (warning,) = get_alerts(url, 'severity="warning"')
     assert warning["status"]["state"] == "active"
+
+
+def test_label_text_from_clients_is_escaped_in_notifications(amtool: str, repo_root: Path, tmp_path: Path) -> None:
+    """An unknown feature is named by whoever sent it: Slack's control syntax and line breaks stay plain text."""
+    hostile = "<!channel> <https://evil.example|click> & co\nFAKE: resolved"
+    escaped = "&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; co FAKE: resolved"
+    data = template_data()
+    data["alerts"] = [{**data["alerts"][0], "labels": {**data["alerts"][0]["labels"], "feature_name": hostile}}]
+    annotations = data["alerts"][0]["annotations"]
+    data["alerts"][0]["annotations"] = {**annotations, "description": f"Feature {hostile} drifted."}
+    text = render(amtool, repo_root, tmp_path, data, '{{ template "promml.slack.text" . }}')
+    assert text.splitlines()[1] == f"Model: credit-risk 1.0.0, feature: {escaped}"
+    assert text.splitlines()[2] == f"Feature {escaped} drifted."
+    for template in ("promml.slack.title", "promml.pagerduty.description"):
+        assert render(amtool, repo_root, tmp_path, data, f'{{{{ template "{template}" . }}}}').endswith(f"({escaped})")

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from promml.demo.auth import feedback_token_from_env
 from promml.demo.model import CreditRiskModel
 from promml.demo.server import MAX_BATCH_ROWS, create_app
 from promml.http_server import DEFAULT_LIMITS
@@ -194,3 +195,23 @@ def test_health_and_metrics_endpoints(client):
     assert 'ml_predictions_total{model_name="credit-risk",model_version="1.0.0"} 1.0' in text
     assert ('ml_invalid_requests_total{model_name="credit-risk",model_version="1.0.0",reason="missing_feature"} 1.0'
             in text)
+
+
+def test_with_a_token_feedback_needs_it(model, registry, tmp_path, monkeypatch):
+    """Ids are unguessable, but only authentication stops a caller from labelling predictions it did not make."""
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    monkeypatch.setenv("PROMML_FEEDBACK_TOKEN_FILE", str(token_file))
+    assert feedback_token_from_env() == "s3cret"
+    client = create_app(str(tmp_path), model=model, registry=registry,
+                        feedback_token=feedback_token_from_env()).test_client()
+    prediction_id = client.post("/predict", json=ROW).get_json()["prediction_id"]
+    body = {"prediction_id": prediction_id, "label": 1}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        response = client.post("/feedback", json=body, headers=headers)
+        assert (response.status_code, response.headers["WWW-Authenticate"]) == (401, "Bearer")
+        assert response.get_json()["reason"] == "unauthorized"
+    assert read_log(tmp_path / "feedback.jsonl") == []
+    assert client.post("/feedback", json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert [record["prediction_id"] for record in read_log(tmp_path / "feedback.jsonl")] == [prediction_id]
+

@@ -123,6 +123,19 @@ def test_scrape_jobs_and_alerting_target(repo_root: Path) -> None:
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
 
 
+def test_the_promml_jobs_have_scrape_limits(repo_root: Path) -> None:
+    """Their label values partly come from model inputs: a target over a limit fails its scrape instead of filling
+    the TSDB (promtool, above, checks that this Prometheus knows each setting)."""
+    jobs = {job["job_name"]: job for job in
+            yaml.safe_load((repo_root / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]}
+    keys = ("sample_limit", "label_value_length_limit", "body_size_limit")
+    limits = {name: {key: jobs[name].get(key) for key in keys} for name in ("model-server", "promml-exporter")}
+    assert limits == {
+        "model-server": {"sample_limit": 20000, "label_value_length_limit": 1024, "body_size_limit": "16MB"},
+        "promml-exporter": {"sample_limit": 50000, "label_value_length_limit": 1024, "body_size_limit": "16MB"},
+    }
+
+
 def test_rule_files_pass_promtool_lint(promtool: str, repo_root: Path) -> None:
     paths = rule_files(repo_root)
     assert [path.name for path in paths] == ["alerts.yml", "recording.yml"]

@@ -1,9 +1,11 @@
 """`promml demo-server`: a Flask model server around the demo classifier, instrumented with `promml.monitor`.
 
 It shows the intended use of the library: the predict function is decorated, the ids come back to the client,
-and ground truth is posted later to `/feedback`. Bad requests get a 400 that names the problem and are counted in
-`ml_invalid_requests_total{reason}`; errors raised by the model itself are counted by the decorator and answered
-with a 422.
+and ground truth is posted later to `/feedback`, which takes labels only from callers that show the token of
+`$PROMML_FEEDBACK_TOKEN` (or of the file named by `$PROMML_FEEDBACK_TOKEN_FILE`) when one is set: one way to make
+sure that only the systems that know the truth can label predictions (docs/instrumentation.md, Security). Bad
+requests get a 400 that names the problem and are counted in `ml_invalid_requests_total{reason}`; errors raised by
+the model itself are counted by the decorator and answered with a 422.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import promml
 from ..http_server import BadJson, limit_body, read_json, serve
 from ..instrumentation.exposition import metrics_registry
 from . import data
+from .auth import FEEDBACK_TOKEN_ENV, FEEDBACK_TOKEN_FILE_ENV, bearer_matches, feedback_token_from_env
 from .model import MODEL_NAME, MODEL_VERSION, CreditRiskModel, ImpossibleInput
 
 MAX_BATCH_ROWS = 1000
@@ -77,9 +80,11 @@ def parse_predict_body(body: Any) -> tuple[list[dict[str, Any]], bool]:
 
 
 def create_app(
-    log_dir: str | None, *, model: CreditRiskModel | None = None, registry: CollectorRegistry = REGISTRY
+    log_dir: str | None, *, model: CreditRiskModel | None = None, registry: CollectorRegistry = REGISTRY,
+    feedback_token: str | None = None,
 ) -> Flask:
-    """The demo model server; `log_dir=None` serves without a prediction log."""
+    """The demo model server; `log_dir=None` serves without a prediction log; with a `feedback_token`, `/feedback`
+    answers 401 unless the request carries `Authorization: Bearer <feedback_token>`."""
     model = model or CreditRiskModel()
     predict = promml.monitor(
         model_name=MODEL_NAME, model_version=MODEL_VERSION, log_dir=log_dir, registry=registry
@@ -124,6 +129,9 @@ def create_app(
 
     @app.post("/feedback")
     def feedback_endpoint() -> Any:
+        if feedback_token is not None and not bearer_matches(request.headers.get("Authorization", ""), feedback_token):
+            return (jsonify(error="labels need the header Authorization: Bearer <token>", reason="unauthorized"),
+                    401, {"WWW-Authenticate": "Bearer"})
         try:
             body = json_body()
             prediction_id = body.get("prediction_id") if isinstance(body, dict) else None
@@ -160,6 +168,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train the model, then serve until SIGTERM or SIGINT."""
-    app = create_app(args.log_dir, model=CreditRiskModel(seed=args.seed))
+    token = feedback_token_from_env()
+    if token is None:
+        print(f"promml demo model server: POST /feedback accepts labels from anyone; set {FEEDBACK_TOKEN_ENV} or "
+              f"{FEEDBACK_TOKEN_FILE_ENV} to require a token", flush=True)
+    app = create_app(args.log_dir, model=CreditRiskModel(seed=args.seed), feedback_token=token)
     serve(app, args.host, args.port, f"promml demo model server on http://{args.host}:{{port}}")
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import data
+from .auth import feedback_token_from_env
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_SECONDS = 5.0
@@ -50,9 +51,11 @@ class TrafficGenerator:
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """The JSON answer, or None when the server is down or rejects the request (logged, never raised)."""
-        request = urllib.request.Request(
-            self.base_url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        token = feedback_token_from_env()
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
                 return json.loads(response.read())
