@@ -7,9 +7,10 @@ import json
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from promml.backtest.model_side import ModelSide
+from promml.backtest.model_side import ModelSide, _call_of
 from promml.backtest.scenario import Event, Scenario
 from promml.instrumentation.metrics import bind_metrics
+from promml.instrumentation.prediction_ids import format_ids
 from promml.records import prediction_record
 
 T0 = 1_764_547_200.0
@@ -61,6 +62,15 @@ def test_counts_come_from_the_lines_and_failed_calls_from_the_error_rate() -> No
     values = {(name, labels.get("le", "")): value for name, labels, value in side.samples(T0 + 30)}
     assert values[("ml_prediction_errors_total", "")] == 1  # 0.5 carried + 0.5
     assert values[("ml_prediction_latency_seconds_count", "")] == 2 + 2 + 1
+
+
+def test_calls_are_told_from_promml_ids_of_either_form() -> None:
+    one, batch = format_ids((bytes(32), 1, 1))[0], format_ids((bytes(32), 2, 3))
+    assert _call_of(one) == one
+    assert {_call_of(pid) for pid in batch} == {format_ids((bytes(32), 2, 1))[0]}
+    assert (_call_of("p-7"), _call_of("p-7-2")) == ("p-7", "p-7")  # the older form
+    uuid = "123e4567-e89b-12d3-a456-426614174000"
+    assert _call_of(uuid) == uuid
 
 
 def test_latency_follows_the_scenario_and_its_regression() -> None:

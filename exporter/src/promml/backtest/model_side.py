@@ -72,9 +72,13 @@ class _Histogram:
 
 
 def _call_of(prediction_id: str) -> str:
-    """The call a row belongs to, from its id: promml gives a one-row call `<process>-<seq>` and row i of a batch
-    `<process>-<seq>-<i>` (promml.instrumentation.prediction_ids); any other id counts as a call of its own."""
-    return prediction_id.rpartition("-")[0] if prediction_id.count("-") == 2 else prediction_id
+    """The call a row belongs to, from its id: promml gives a one-row call `<24 hex digits>` and row i of a batch
+    `<24 hex digits>-<i>` (promml.instrumentation.prediction_ids; logs of older versions: `<process>-<seq>` and
+    `<process>-<seq>-<i>`); any other id counts as a call of its own."""
+    call, dash, _ = prediction_id.rpartition("-")
+    if dash and (prediction_id.count("-") == 2 or (len(call) == 24 and "-" not in call)):
+        return call
+    return prediction_id
 
 
 class ModelSide:
