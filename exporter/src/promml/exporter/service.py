@@ -383,7 +383,7 @@ class ExporterService:
 
         With no line read, each stays as it was: a problem holds until lines show otherwise."""
         statuses = self._seen_statuses
-        if statuses["ok"]:
+        if statuses["ok"] or statuses["future_timestamp"]:  # lines of this model (some placed at read time)
             self._line_problems.pop(OTHER_MODEL_ONLY, None)
         elif statuses["other_model"]:
             self._line_problems[OTHER_MODEL_ONLY] = other_model_message(
