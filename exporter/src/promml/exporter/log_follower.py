@@ -317,6 +317,8 @@ class LogFollower:
                 stat = os.stat(path)
             except (OSError, ValueError):
                 continue  # vanished between glob and stat
+            if stat_mode.S_ISDIR(stat.st_mode):
+                continue  # a configuration mistake, reported as such by the exporter (misconfiguration.py)
             if not stat_mode.S_ISREG(stat.st_mode):
                 self._refuse(path, "not a regular file")
                 continue
