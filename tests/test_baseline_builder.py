@@ -710,3 +710,27 @@ def test_cli_names_the_out_path_it_cannot_write(tmp_path: Path, capsys: pytest.C
     out = tmp_path / "no-such-dir" / "baseline.json"
     assert run(parse_cli(["--data", str(data), "--out", str(out), "--target", "label"])) == 2
     assert capsys.readouterr().err == f"promml baseline: cannot write {out}: No such file or directory\n"
+
+
+def test_cli_positive_class_is_recorded_and_used(
+    binary: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["x", "label", "predicted", "proba"]
+    rows = [[binary[name][i].item() for name in names] for i in range(1000)]
+    data = write_csv(tmp_path / "train.csv", names, rows)
+    out = tmp_path / "baseline.json"
+    assert run(parse_cli(["--data", str(data), "--out", str(out), "--target", "label", "--prediction", "predicted",
+                          "--score", "proba", "--positive-class", "0"])) == 0
+    y, p, s = binary["label"][:1000], binary["predicted"][:1000], binary["proba"][:1000]
+    loaded = load_baseline(out)
+    assert (loaded.classes, loaded.positive_class) == (("0", "1"), "0")
+    assert loaded.performance == pytest.approx({
+        "accuracy": accuracy_score(y, p), "precision": precision_score(y, p, pos_label=0),
+        "recall": recall_score(y, p, pos_label=0), "f1": f1_score(y, p, pos_label=0),
+        "roc_auc": roc_auc_score(y == 0, s)}, rel=1e-12)
+    assert run(parse_cli(["--data", str(data), "--out", str(out), "--target", "label", "--prediction", "predicted",
+                          "--positive-class", "7"])) == 2
+    assert "positive class '7' is not one of the classes of the target and prediction ('0', '1')" in (
+        capsys.readouterr().err)
+    with pytest.raises(BaselineError, match="positive_class is for classification, and the task is unknown"):
+        build_baseline({"x": [1.0, 2.0]}, positive_class=1)

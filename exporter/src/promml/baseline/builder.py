@@ -246,7 +246,8 @@ def model_classes(task: str | None, target: Any, prediction: Any, positive_class
     numbers when all are), and the positive class given or, for at most two classes, the larger one."""
     if task != "classification":
         if positive_class is not None:
-            raise BaselineError("positive_class is for classification; the task is regression")
+            raise BaselineError(f"positive_class is for classification, and the task is {task or 'unknown'} "
+                                "(give --task classification with a target or prediction)")
         return None, None
     keys: set[str] = set()
     for column in (target, prediction):
