@@ -244,11 +244,14 @@ def prediction_analysis() -> dict[str, Any]:
               "spot volume anomalies.", "short",
               [(f"sum(increase(ml_predictions_total{{{MODEL}}}[1h]))", "rows per hour")], bars=True,
               interval="1h", minimum=0),
-        Panel("Volume against the same hour yesterday", "Rows/s over the last hour divided by the same hour a day "
-              "before (model:ml_predictions:rate1h). PredictionVolumeAnomaly fires below 0.5 or above 2 for 30m, "
-              "when yesterday had at least 0.1 rows/s. Empty until a day of history exists.", "short",
-              [(f"model:ml_predictions:rate1h{{{MODEL}}} / (model:ml_predictions:rate1h{{{MODEL}}} offset 1d)",
-                "today / yesterday")], thresholds=[("green", 0.5), ("red", 2)], base_color="red", minimum=0),
+        Panel("Volume against the same hour yesterday", "Rows/s of the model, all versions, over the last hour "
+              "divided by the same hour a day before (model_name:ml_predictions:rate1h). PredictionVolumeAnomaly "
+              "fires when this and the same ratio to a week before are both below 0.5 or both "
+              "above 2 (yesterday alone while there is no week of history) for 30m, when yesterday had at least "
+              "0.1 rows/s. Empty until a day of history exists.", "short",
+              [('model_name:ml_predictions:rate1h{model_name="$model"} / '
+                '(model_name:ml_predictions:rate1h{model_name="$model"} offset 1d)', "today / yesterday")],
+              thresholds=[("green", 0.5), ("red", 2)], base_color="red", minimum=0),
     ])
 
 
@@ -283,12 +286,14 @@ def drift() -> dict[str, Any]:
         Panel("PSI per feature over time", "PSI of every feature over the dashboard's time range, with the "
               "warning (0.1) and critical (0.25) lines.", "short", [(psi, "{{feature_name}} {{instance}}")],
               thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, width=24),
-        Panel("PSI against its own 7-day range", "Each feature's PSI next to its 7-day mean plus 3 standard "
-              "deviations (the recording rules model_feature:ml_drift_score:*_over_time7d). DataDriftAnomalous "
-              "fires when PSI stays above that band, and above the 0.05 floor, for 30m.", "short",
+        Panel("PSI against its own 7-day range", "Each feature's PSI next to the mean plus 3 standard deviations "
+              "of its 7 days that ended a day ago (the recording rules model_feature:ml_drift_score:*_over_time7d, "
+              "a day ago). DataDriftAnomalous fires when PSI stays above that band, and above the 0.05 floor, for "
+              "30m; a lasting shift enters the band a day after it began.", "short",
               [(psi, "{{feature_name}} PSI"),
-               (f"model_feature:ml_drift_score:avg_over_time7d{{{MODEL}}} + 3 * "
-                f"model_feature:ml_drift_score:stddev_over_time7d{{{MODEL}}}", "{{feature_name}} mean + 3 sd (7d)")],
+               (f"(model_feature:ml_drift_score:avg_over_time7d{{{MODEL}}} offset 1d) + 3 * "
+                f"(model_feature:ml_drift_score:stddev_over_time7d{{{MODEL}}} offset 1d)",
+                "{{feature_name}} mean + 3 sd (7d, a day ago)")],
               thresholds=[("yellow", 0.05)], minimum=0, width=24),
         Row("Output and dataset"),
         Panel("Prediction drift (score and class PSI)", "PSI of the model's score distribution (target=score, in the "

@@ -34,7 +34,7 @@ EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sha
     ("ExporterReadErrors", "warning", "15m"),
     ("ExporterRecomputeStale", "warning", "5m"),
     ("ExporterMisconfigured", "warning", "10m"),
-    ("LabelsNotArriving", "warning", "1h"),
+    ("LabelsNotArriving", "warning", "15m"),
     ("MonitoringErrors", "warning", "5m"),
     ("ModelAccuracyDrop", "critical", "10m"),
     ("ModelAccuracyDrop", "warning", "30m"),
@@ -53,6 +53,7 @@ RECORDING_RULES = {
     "model_window_feature:ml_window_feature_bin_rows:psi",
     "model_window:ml_window_correct_rows:ratio",
     "model:ml_predictions:rate1h",
+    "model_name:ml_predictions:rate1h",
     "model_feature:ml_drift_score:avg_over_time7d",
     "model_feature:ml_drift_score:stddev_over_time7d",
     "model:ml_predictions:rate5m",
@@ -113,13 +114,20 @@ def test_scrape_jobs_and_alerting_target(repo_root: Path) -> None:
     assert config["global"]["scrape_interval"] == "15s"
     assert config["global"]["evaluation_interval"] == "15s"
     assert config["rule_files"] == ["rules/*.yml"]
-    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    targets = {job["job_name"]: [target for static in job["static_configs"] for target in static["targets"]]
+               for job in config["scrape_configs"]}
     assert targets == {
         "prometheus": ["localhost:9090"],
         "alertmanager": ["alertmanager:9093"],
         "model-server": ["model-server-a:8000", "model-server-b:8000"],
         "promml-exporter": ["exporter-a:9102", "exporter-b:9102"],
     }
+    # Each model server and its sidecar exporter share a `replica` label (PredictionLogStale pairs them by it).
+    replicas = {job["job_name"]: {static["targets"][0]: static.get("labels", {}).get("replica")
+                                  for static in job["static_configs"]}
+                for job in config["scrape_configs"] if job["job_name"] in ("model-server", "promml-exporter")}
+    assert replicas == {"model-server": {"model-server-a:8000": "a", "model-server-b:8000": "b"},
+                        "promml-exporter": {"exporter-a:9102": "a", "exporter-b:9102": "b"}}
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
 
 

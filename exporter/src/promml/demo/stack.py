@@ -114,6 +114,10 @@ def render_prometheus(config: StackConfig) -> Path:
     rules_dir.mkdir(parents=True, exist_ok=True)
     for rule_file in sorted((source / "rules").glob("*.yml")):
         rules = yaml.safe_load(rule_file.read_text())
+        if config.timings.evaluation_interval:  # a slower group (the 7-day scans) runs as often as the rest
+            for group in rules.get("groups", []):
+                if "interval" in group:
+                    group["interval"] = config.timings.evaluation_interval
         if config.timings.alert_for:
             for group in rules.get("groups", []):
                 for rule in group.get("rules", []):
