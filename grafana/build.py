@@ -278,6 +278,13 @@ def drift() -> dict[str, Any]:
               "configured window. With one replica it equals the PSI above.", "short",
               [(f"model_window_feature:ml_window_feature_bin_rows:psi{{{MODEL}}}", "{{feature_name}} ({{window}})")],
               kind="bargauge", thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, instant=True),
+        Panel("Fleet sample size", "Beside the fleet PSI: each feature's present values summed over the replicas "
+              "(model_window_feature:ml_window_feature_bin_rows:sum), per window, and how many exporters report "
+              "the window (model_window:ml_window_prediction_rows:count): a replica not scraped drops out of the "
+              "fleet values, and of this count.", "short",
+              [(f"model_window_feature:ml_window_feature_bin_rows:sum{{{MODEL}}}", "{{feature_name}} ({{window}})"),
+               (f"model_window:ml_window_prediction_rows:count{{{MODEL}}}", "exporters ({{window}})")],
+              kind="bargauge", minimum=0, instant=True),
         Panel("Fleet accuracy per window", "Right labelled rows over labelled rows, summed over every replica "
               "(recording rule model_window:ml_window_correct_rows:ratio).", "percentunit",
               [(f"model_window:ml_window_correct_rows:ratio{{{MODEL}}}", "{{window}}")], kind="stat",

@@ -817,3 +817,43 @@ def test_label_text_from_clients_is_escaped_in_notifications(amtool: str, repo_r
     assert text.splitlines()[2] == f"Feature {escaped} drifted."
     for template in ("promml.slack.title", "promml.pagerduty.description"):
         assert render(amtool, repo_root, tmp_path, data, f'{{{{ template "{template}" . }}}}').endswith(f"({escaped})")
+
+
+def reload_with_business_hours(url: str, config_path: Path, specs: list[dict[str, Any]]) -> None:
+    """Rewrites the running Alertmanager's business hours and reloads its config (its alerts are kept)."""
+    config = with_business_hours(yaml.safe_load(config_path.read_text()), specs)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    request = urllib.request.Request(f"{url}/-/reload", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def alert_groups(url: str, name: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{url}/api/v2/alerts/groups", timeout=5) as response:
+        groups = json.loads(response.read())
+    return [group for group in groups if any(a["labels"]["alertname"] == name for a in group["alerts"])]
+
+
+def test_a_warning_that_resolves_outside_business_hours_is_not_posted_resolved(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    """The documented decision (docs/alerting.md, Business hours): a warning posted in business hours whose
+    resolution falls outside them gets no RESOLVED post. The flush that the time interval stops still drops the
+    resolved alert from its group (the group disappears), so nothing is left to post when the hours open again.
+    The warning's own text says so."""
+    with running_alertmanager(repo_root, tmp_path, ALWAYS_OPEN) as (url, inbox, log):
+        warning = alert("ModelAccuracyLow", "warning")
+        post_alerts(url, [warning])
+        (posted,) = wait_for("the warning in Slack", lambda: inbox.bodies("/slack", "ModelAccuracyLow"))
+        assert posted["attachments"][0]["text"].endswith(
+            "Resolutions outside business hours are not posted: the dashboard and Alertmanager show the current "
+            "state.")
+
+        reload_with_business_hours(url, tmp_path / "alertmanager.yml", closed_now())
+        wait_for("a stopped flush of the warning", lambda: "route is not within active time" in log.read_text())
+        assert alert_groups(url, "ModelAccuracyLow")  # held: still in its group
+        ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+        post_alerts(url, [{**warning, "endsAt": ended}])
+        wait_for("the resolved warning dropped from its group", lambda: not alert_groups(url, "ModelAccuracyLow"))
+        assert inbox.bodies("/slack", "ModelAccuracyLow", "resolved") == []
+        assert len(inbox.bodies("/slack", "ModelAccuracyLow")) == 1

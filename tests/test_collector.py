@@ -267,3 +267,12 @@ def test_segment_metrics_per_window_and_replicas_sum_to_the_fleet(tmp_path, base
         "ml_segment_rows", "ml_segment_labeled_rows", "ml_segment_positive_predictions", "ml_segment_correct_rows",
         "ml_segment_positive_rate", "ml_segment_accuracy", "ml_segment_overflow_rows",
         "ml_demographic_parity_ratio")}
+
+
+def test_label_delay_buckets_write_le_as_floats(service, registry):
+    """Prometheus 3 normalises `le="1"` to `le="1.0"`: the exporter writes the normalised form already."""
+    les = [s.labels["le"] for metric in registry.collect() if metric.name == "ml_label_delay_seconds"
+           for s in metric.samples if s.name == "ml_label_delay_seconds_bucket"]
+    assert les == ["1.0", "5.0", "15.0", "60.0", "300.0", "900.0", "3600.0", "14400.0", "43200.0", "86400.0",
+                   "259200.0", "604800.0", "+Inf"]
+    assert sample(registry, "ml_label_delay_seconds_bucket", le="1.0") == 0

@@ -53,6 +53,8 @@ def test_full_config_from_file(tmp_path):
         ({"windows": [{"name": "1h"}]}, "windows\\[0\\].seconds: missing"),
         ({"windows": [{"seconds": 60, "secs": 1}]}, "windows\\[0\\]: unknown key 'secs'; did you mean 'seconds'"),
         ({"windows": [{"seconds": 60}, {"name": "1m", "seconds": 120}]}, "windows\\[1\\].name: '1m' names two"),
+        ({"windows": [{"name": "1h", "seconds": 3600}, {"name": "hour", "seconds": 3600}]},
+         "windows\\[1\\].seconds: 3600 s is already the length of window '1h'"),
         ({"windows": [{"seconds": 60}], "window_seconds": 60}, "either window_seconds or windows"),
         ({"windows": [{"seconds": 60}], "slot_seconds": 120}, "slot_seconds: expected at most the shortest window"),
         ({"label_ttl_seconds": 7200}, "label_ttl_seconds: expected at most the longest window \\(3600 s\\)"),

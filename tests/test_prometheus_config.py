@@ -52,6 +52,8 @@ RECORDING_RULES = {
     "model_window_feature_bin:ml_window_feature_bin_rows:share",
     "model_window_feature:ml_window_feature_bin_rows:psi",
     "model_window:ml_window_correct_rows:ratio",
+    "model_window_feature:ml_window_feature_bin_rows:sum",
+    "model_window:ml_window_prediction_rows:count",
     "model:ml_predictions:rate1h",
     "model_name:ml_predictions:rate1h",
     "model_feature:ml_drift_score:avg_over_time7d",
@@ -373,3 +375,11 @@ def test_fleet_parity_rule_equals_the_exporters_formula(repo_root: Path) -> None
         for sample in check["exp_samples"]
     ]
     assert parity_ratio(values, DEFAULT_MIN_SEGMENT_ROWS) == expected
+
+
+def test_no_rule_test_or_dashboard_matches_an_integer_le(repo_root: Path) -> None:
+    """Prometheus 3 writes every `le` as a float (`le="1.0"`): a match on `le="1"` would find nothing there."""
+    paths = [*unit_test_files(repo_root), *rule_files(repo_root),
+             *sorted((repo_root / "grafana" / "dashboards").glob("*.json"))]
+    for path in paths:
+        assert not re.search(r'le\\?="[0-9]+"', path.read_text()), path.name

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from .misconfiguration import REASONS
 from .service import ExporterService
@@ -115,7 +116,10 @@ class ExporterCollector(Collector):
                 outcomes.add_metric([*model, outcome], window.outcome_totals[outcome])
             yield outcomes
         cumulative = np.cumsum(window.label_delay_counts)
-        buckets = [(f"{bound:g}", float(n)) for bound, n in zip(LABEL_DELAY_BUCKETS, cumulative, strict=False)]
+        # `le` as prometheus_client writes it for its own histograms ("1.0", not "1"): what Prometheus 3 normalises
+        # every `le` to, so a query on a bucket means the same on 2.x and 3.x.
+        buckets = [(floatToGoString(bound), float(n))
+                   for bound, n in zip(LABEL_DELAY_BUCKETS, cumulative, strict=False)]
         buckets.append(("+Inf", float(cumulative[-1])))
         delay = HistogramMetricFamily(
             "ml_label_delay_seconds", "Label time minus prediction time of the labels joined "

@@ -214,6 +214,12 @@ def _windows(raw: dict[str, Any]) -> tuple[WindowSpec, ...]:
             raise ConfigError(f"{where}.name: expected a non-empty string (the `window` label), got {name!r}")
         if any(spec.name == name for spec in specs):
             raise ConfigError(f"{where}.name: {name!r} names two windows; expected distinct names")
+        # Two windows of one length would export the primary window twice under two names (every window alert,
+        # joined to the primary window's length, would fire twice) and add nothing.
+        same = [spec.name for spec in specs if spec.seconds == seconds]
+        if same:
+            raise ConfigError(f"{where}.seconds: {seconds:g} s is already the length of window {same[0]!r}; "
+                              "expected distinct lengths")
         specs.append(WindowSpec(name, seconds))
     return tuple(specs)
 
