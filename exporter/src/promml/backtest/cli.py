@@ -149,6 +149,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401 - checked before a long run, not after it
+        except ImportError:
+            raise BacktestError("--plot needs matplotlib: pip install -e 'exporter[backtest]' (or drop --plot)") \
+                from None
     scenario_path = args.scenario or Path(args.configs[0]).parent / "scenario.json"
     if args.scenario is not None and not scenario_path.is_file():
         raise BacktestError(f"{scenario_path}: no such scenario file")
