@@ -153,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401 - checked before a long run, not after it
         except ImportError:
-            raise BacktestError("--plot needs matplotlib: pip install -e 'exporter[backtest]' (or drop --plot)") \
+            raise BacktestError("--plot needs matplotlib: pip install 'promml[backtest]' (or drop --plot)") \
                 from None
     scenario_path = args.scenario or Path(args.configs[0]).parent / "scenario.json"
     if args.scenario is not None and not scenario_path.is_file():
