@@ -4,7 +4,7 @@ The sample-size guards of DataDriftDetected and DataDriftAnomalous (prometheus/r
 table: PSI's noise under no drift depends on how many present values fall in each of the feature's bins, not on
 the window's rows (a feature missing in most rows, or with many categories, is noisy in a full window). Each
 row draws `WINDOWS` windows of k × bins values from the reference shares and computes PSI with the exporter's
-formula (promml.stats.drift.psi: both shares clipped at 1e-4). Run: `python simulations/psi_null.py`.
+formula (promml.stats.drift.psi: both shares clipped at 1e-4). Run: `python benchmarks/psi_null.py`.
 """
 
 from __future__ import annotations
