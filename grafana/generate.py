@@ -1,168 +1,32 @@
-"""Generates the promml dashboards that are written as code: `python grafana/build.py` rewrites their JSON.
+"""The promml dashboards as code: `python grafana/generate.py` rewrites grafana/dashboards/*.json.
 
-Why code: seven dashboards share variables, datasource, layout and panel conventions; writing each panel as a few
-lines keeps them consistent (every panel has a description, a unit, and thresholds where an alert watches the
-signal). The generated JSON is committed, because Grafana provisions files; `tests/test_grafana_build.py` fails
-when the committed JSON differs from what this script generates.
+Each dashboard is a function returning a grafana-foundation-sdk builder, written with the shared conventions of
+grafana/panels.py. The generated JSON is committed, because Grafana provisions files; tests/test_grafana_build.py
+fails when the committed JSON differs from what this script generates, and loads every file back through the
+SDK's models.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-SCHEMA_VERSION = 40
-"""What Grafana 11.3 (the version pinned in docker-compose.yml) writes."""
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import table
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as models
+from grafana_foundation_sdk.models import prometheus as prometheus_models
+from panels import DATASOURCE, FLEET_PRIMARY, MODEL, PRIMARY, Custom, Panel, Row, dashboard, query, render, thresholds
+
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-MODEL = 'model_name="$model", model_version="$version"'
-PRIMARY = ("and on (instance, model_name, model_version, window) "
-           f"model_window:ml_window_prediction_rows:primary{{{MODEL}}}")
-"""Appended to a `window`-labelled selector: keeps each exporter's primary window only, as the alerts judge it
-(recording.yml), so a panel draws one line per feature and exporter however many windows are configured."""
-FLEET_PRIMARY = ("and on (model_name, model_version, window) "
-                 f"model_window:ml_window_prediction_rows:primary{{{MODEL}}}")
-"""The same for the fleet-wide recording rules, which have no `instance`: the window that is primary."""
+
 ACCURACY_DROP = (f"1 - ml_model_accuracy{{{MODEL}}} / ignoring (metric) "
                  f'ml_baseline_performance{{{MODEL}, metric="accuracy"}}')
-WIDTH = 24
 
 
-@dataclass
-class Panel:
-    """One panel: the fields every panel needs, and the few that vary."""
-
-    title: str
-    description: str
-    unit: str
-    queries: list[tuple[str, str]]  # (expr, legend)
-    kind: str = "timeseries"
-    width: int = 12
-    height: int = 8
-    thresholds: list[tuple[str, float]] = field(default_factory=list)  # (colour, from value), after the base
-    base_color: str = "green"
-    minimum: float | None = None
-    maximum: float | None = None
-    stack: bool = False
-    bars: bool = False
-    instant: bool = False
-    interval: str | None = None
-
-
-@dataclass
-class Row:
-    title: str
-
-
-def _thresholds(steps: list[tuple[str, float]], base_color: str = "green") -> dict[str, Any]:
-    return {"mode": "absolute", "steps": [{"color": base_color, "value": None}]
-            + [{"color": colour, "value": value} for colour, value in steps]}
-
-
-def _targets(panel: Panel) -> list[dict[str, Any]]:
-    targets = []
-    for index, (expr, legend) in enumerate(panel.queries):
-        target: dict[str, Any] = {
-            "datasource": DATASOURCE, "editorMode": "code", "expr": expr, "legendFormat": legend,
-            "refId": chr(ord("A") + index),
-        }
-        if panel.kind == "heatmap":
-            target["format"] = "heatmap"
-        if panel.instant:
-            target["instant"] = True
-        else:
-            target["range"] = True
-        if panel.interval:
-            target["interval"] = panel.interval
-        targets.append(target)
-    return targets
-
-
-def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
-    defaults: dict[str, Any] = {"unit": panel.unit, "thresholds": _thresholds(panel.thresholds, panel.base_color),
-                               "mappings": []}
-    if panel.minimum is not None:
-        defaults["min"] = panel.minimum
-    if panel.maximum is not None:
-        defaults["max"] = panel.maximum
-    options: dict[str, Any]
-    if panel.kind == "timeseries":
-        defaults["color"] = {"mode": "palette-classic"}
-        defaults["custom"] = {
-            "drawStyle": "bars" if panel.bars else "line", "fillOpacity": 60 if panel.bars else 10,
-            "lineWidth": 1, "showPoints": "never", "spanNulls": False,
-            "stacking": {"group": "A", "mode": "normal" if panel.stack else "none"},
-            "thresholdsStyle": {"mode": "dashed" if panel.thresholds else "off"},
-        }
-        options = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": []},
-                   "tooltip": {"mode": "multi", "sort": "desc"}}
-    elif panel.kind == "heatmap":
-        options = {"calculate": False, "cellGap": 1, "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
-                   "yAxis": {"axisPlacement": "left", "unit": panel.unit}, "tooltip": {"mode": "single"},
-                   "legend": {"show": True}}
-    elif panel.kind == "stat":
-        defaults["color"] = {"mode": "thresholds"}
-        options = {"colorMode": "background", "graphMode": "area", "reduceOptions": {
-            "calcs": ["lastNotNull"], "fields": "", "values": False}, "textMode": "value_and_name"}
-    elif panel.kind == "bargauge":
-        defaults["color"] = {"mode": "thresholds"}
-        options = {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
-    else:
-        raise ValueError(f"unknown panel kind {panel.kind}")
-    return {
-        "datasource": DATASOURCE, "description": panel.description, "fieldConfig": {"defaults": defaults,
-                                                                                    "overrides": []},
-        "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y}, "id": panel_id, "options": options,
-        "targets": _targets(panel), "title": panel.title, "type": panel.kind,
-    }
-
-
-def _variables() -> list[dict[str, Any]]:
-    def query(name: str, label: str, definition: str) -> dict[str, Any]:
-        return {"current": {}, "datasource": DATASOURCE, "definition": definition, "hide": 0, "includeAll": False,
-                "label": label, "multi": False, "name": name, "options": [], "query": definition, "refresh": 2,
-                "regex": "", "sort": 1, "type": "query"}
-
-    return [
-        {"current": {}, "hide": 0, "includeAll": False, "label": "Data source", "multi": False,
-         "name": "datasource", "options": [], "query": "prometheus", "refresh": 1, "regex": "", "type": "datasource"},
-        query("model", "Model", "label_values(ml_predictions_total, model_name)"),
-        query("version", "Version", 'label_values(ml_predictions_total{model_name="$model"}, model_version)'),
-    ]
-
-
-def dashboard(uid: str, title: str, description: str, items: list[Panel | Row]) -> dict[str, Any]:
-    """Lays the panels out left to right, top to bottom; a Row starts a new line."""
-    panels, x, y, line_height, panel_id = [], 0, 0, 0, 1
-    for item in items:
-        if isinstance(item, Row):
-            y += line_height
-            panels.append({"collapsed": False, "gridPos": {"h": 1, "w": WIDTH, "x": 0, "y": y}, "id": panel_id,
-                           "panels": [], "title": item.title, "type": "row"})
-            x, y, line_height, panel_id = 0, y + 1, 0, panel_id + 1
-            continue
-        if x + item.width > WIDTH:
-            x, y, line_height = 0, y + line_height, 0
-        panels.append(_panel_json(item, panel_id, x, y))
-        x, line_height, panel_id = x + item.width, max(line_height, item.height), panel_id + 1
-    return {
-        "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-                                  "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
-                                  "name": "Annotations & Alerts", "type": "dashboard"}]},
-        "description": description, "editable": False, "fiscalYearStartMonth": 0, "graphTooltip": 1, "id": None,
-        "links": [{"asDropdown": True, "includeVars": True, "keepTime": True, "tags": ["promml"],
-                   "title": "promml dashboards", "type": "dashboards"}],
-        "panels": panels, "refresh": "30s", "schemaVersion": SCHEMA_VERSION, "tags": ["promml", "ml-monitoring"],
-        "templating": {"list": _variables()}, "time": {"from": "now-6h", "to": "now"}, "timepicker": {},
-        "timezone": "browser", "title": title, "uid": uid, "version": 1, "weekStart": "",
-    }
-
-
-def system_health() -> dict[str, Any]:
+def system_health() -> Dashboard:
     latency = "model:ml_prediction_latency_seconds:{q}_5m{{" + MODEL + "}}"
     return dashboard("promml-system-health", "System health",
                      "Is the model service healthy as a service: throughput, latency, errors, concurrency, and the "
@@ -214,7 +78,7 @@ def system_health() -> dict[str, Any]:
     ])
 
 
-def prediction_analysis() -> dict[str, Any]:
+def prediction_analysis() -> Dashboard:
     classes = f"sum by (class) (rate(ml_predicted_class_total{{{MODEL}}}[$__rate_interval]))"
     return dashboard("promml-prediction-analysis", "Prediction analysis",
                      "What the model answers: the score distribution over time, the predicted classes, and the "
@@ -255,7 +119,7 @@ def prediction_analysis() -> dict[str, Any]:
     ])
 
 
-def drift() -> dict[str, Any]:
+def drift() -> Dashboard:
     psi = f"ml_drift_score{{{MODEL}}}"
     return dashboard("promml-drift", "Drift",
                      "Which inputs moved away from the training data, since when, and whether that is unusual for "
@@ -333,7 +197,7 @@ def drift() -> dict[str, Any]:
     ])
 
 
-def performance() -> dict[str, Any]:
+def performance() -> Dashboard:
     performance_metrics = f'ml_window_performance{{{MODEL}, metric=~"accuracy|f1"}} {PRIMARY}'
     return dashboard("promml-performance", "Performance",
                      "Is the model still right, where labels have come back: accuracy and F1 against the baseline's "
@@ -392,7 +256,7 @@ def performance() -> dict[str, Any]:
     ])
 
 
-def data_quality() -> dict[str, Any]:
+def data_quality() -> Dashboard:
     return dashboard("promml-data-quality", "Data quality",
                      "Are the inputs well formed: missing values, values outside the training range, unseen "
                      "categories and schema violations per feature, in each exporter's primary window.", [
@@ -423,7 +287,7 @@ def data_quality() -> dict[str, Any]:
     ])
 
 
-def segments() -> dict[str, Any]:
+def segments() -> Dashboard:
     parity = f"ml_demographic_parity_ratio{{{MODEL}}} {PRIMARY}"
     fleet_parity = f"model_window_segment:ml_segment_positive_predictions:parity_ratio{{{MODEL}}} {FLEET_PRIMARY}"
     return dashboard("promml-segments", "Segments and fairness",
@@ -474,7 +338,229 @@ def segments() -> dict[str, Any]:
     ])
 
 
-DASHBOARDS = {
+def or_none(label: str) -> str:
+    """Appended to a `sum by (label)`: a single series labelled "none" at 0 while nothing is counted, so the panel
+    shows 0 rather than no data."""
+    return f'or on () label_replace(vector(0), "{label}", "none", "", "")'
+
+
+LABELLED_ROWS_THRESHOLDS = {"mode": "absolute",
+                            "steps": [{"color": "red", "value": None}, {"color": "green", "value": 50}]}
+"""Labelled rows: red below 50, the fewest ModelAccuracyLow judges on."""
+
+
+def firing_alerts() -> Custom:
+    """A table of the firing alerts, most useful columns first; every model's, not only the selected one."""
+    description = ("Alerts firing right now, from Prometheus' ALERTS series: one row per alert and label set (a "
+                   "drift alert has one row per drifted feature). Watchdog always fires: if it is missing, rule "
+                   "evaluation is broken and no other alert can fire either. Alerts of every model are listed, not "
+                   "only the selected one.")
+    organize = {"excludeByName": {"Time": True, "Value": True, "__name__": True, "alertstate": True},
+                "includeByName": {}, "indexByName": {"alertname": 0, "severity": 1, "model_name": 2,
+                                                     "model_version": 3, "feature_name": 4}, "renameByName": {}}
+    builder = (
+        table.Panel().title("Firing alerts").description(description).datasource(DATASOURCE).unit("none")
+        .thresholds(thresholds([])).mappings([]).cell_height(common.TableCellHeight.SM).show_header(True)
+        .align(common.FieldTextAlignment.AUTO).cell_options(common.TableAutoCellOptions()).inspect(False)
+        .sort_by([common_builders.TableSortByFieldState().display_name("severity").desc(False)])
+        .footer(common_builders.TableFooterOptions().show(False).reducer(["sum"]).count_rows(False).fields(""))
+        .with_transformation(models.DataTransformerConfig(id_val="organize", options=organize))
+        .targets([query('ALERTS{alertstate="firing"}', "__auto", "A", instant=True,
+                        format_val=prometheus_models.PromQueryFormat.TABLE)])
+    )
+    return Custom(builder, width=8, height=8)
+
+
+def model_overview() -> Dashboard:
+    return dashboard("promml-model-overview", "Model overview",
+                     "One ML model at a glance: traffic, latency, errors, scores, drift (PSI) per feature, accuracy "
+                     "from delayed labels, the health of the monitoring pipeline, and the alerts firing on them.", [
+        Row("Now"),
+        firing_alerts(),
+        Panel("Accuracy against baseline",
+              "Share of the window's predictions whose label has come back that were right (ml_model_accuracy), "
+              "next to the same model's accuracy on its reference data when the baseline was built "
+              "(ml_baseline_performance). Red below 0.8, the ModelAccuracyLow threshold; ModelAccuracyDrop "
+              "compares the two (a warning beyond a 5% relative drop, a page beyond 10%). No value while no "
+              "prediction in the window has a label.",
+              "percentunit", [(f"ml_model_accuracy{{{MODEL}}}", "accuracy"),
+               (f"ml_baseline_performance{{{MODEL}, metric=\"accuracy\"}}", "baseline")],
+              kind="stat", width=4, height=8, thresholds=[("green", 0.8)], base_color="red", minimum=0, maximum=1,
+              decimals=1),
+        Panel("Predictions today",
+              "Rows predicted since midnight (dashboard time zone), summed over every replica: the panel's time "
+              "range is 'today so far' whatever the dashboard's range.",
+              "short", [(f"sum(increase(ml_predictions_total{{{MODEL}}}[$__range]))", "rows today")],
+              kind="stat", width=4, height=8, base_color="blue", decimals=0, instant=True, graph_mode="area",
+              time_from="now/d",
+              overrides=[("B", [("thresholds", LABELLED_ROWS_THRESHOLDS)])]),
+        Panel("PSI per feature",
+              "PSI of each feature's distribution in the exporter's window against the training baseline "
+              "(ml_drift_score). Below 0.1: no shift; 0.1-0.25 (yellow): moderate, DataDriftDetected warns once "
+              "the window holds 400 rows; above 0.25 (red): significant, DataDriftDetected pages once the window "
+              "holds 100 rows.",
+              "none", [(f"ml_drift_score{{{MODEL}}}", "{{feature_name}}")],
+              kind="bargauge", width=5, height=8, thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, decimals=3,
+              instant=True),
+        Panel("Window sample size",
+              "Prediction rows in the exporter's window (ml_window_predictions), the sample behind PSI, those with a "
+              "label (ml_window_labeled_predictions), the sample behind accuracy, and the labels joined in the last "
+              "hour to any prediction, in the window or not (ml_label_delay_seconds_count): none for an hour is "
+              "LabelsNotArriving. Rows: red below 100 (PredictionDrift and the data-quality alerts do not judge), "
+              "yellow below 400 (PredictionDrift can page but not warn), green from 400; DataDriftDetected judges "
+              "each feature on its own present values per bin (Drift dashboard). Labelled: red below 50, what "
+              "ModelAccuracyLow needs; 0 labelled rows for an hour with at least 100 rows is LabelsNotArriving.",
+              "short",
+              [(f"ml_window_predictions{{{MODEL}}}", "rows"),
+               (f"ml_window_labeled_predictions{{{MODEL}}}", "labelled"),
+               (f"sum(increase(ml_label_delay_seconds_count{{{MODEL}}}[1h]))", "labels joined (1h)")],
+              kind="stat", width=3, height=8, thresholds=[("yellow", 100), ("green", 400)], base_color="red",
+              decimals=0,
+              overrides=[("B", [("thresholds", LABELLED_ROWS_THRESHOLDS)])]),
+        Row("Serving"),
+        Panel("Predictions per second",
+              "Rows predicted per second by the selected model and version (ml_predictions_total; a batch of N "
+              "rows counts N). Zero while the model is up means no traffic; no data means the model server is not "
+              "scraped.",
+              "ops", [(f"sum(rate(ml_predictions_total{{{MODEL}}}[$__rate_interval]))", "rows/s")],
+              width=8, height=8, minimum=0),
+        Panel("p95 latency",
+              "95th percentile wall time of one predict call (ml_prediction_latency_seconds), over the dashboard's "
+              "rate interval and over 5 minutes, the recording rule HighPredictionLatency reads: a warning when it "
+              "stays above 0.25 s (dashed orange line) for 10 minutes, a page above 0.5 s (dashed red line) for 5 "
+              "minutes, both from 100 calls in 5 minutes.",
+              "s", [(f"histogram_quantile(0.95, sum by (le) (rate(ml_prediction_latency_seconds_bucket{{{MODEL}}}"
+                     "[$__rate_interval])))", "p95"),
+               (f"model:ml_prediction_latency_seconds:p95_5m{{{MODEL}}}", "p95 over 5m (alert input)")],
+              width=8, height=8, thresholds=[("orange", 0.25), ("red", 0.5)], minimum=0),
+        Panel("Score distribution",
+              "Rows per second in each score bucket (ml_prediction_score, buckets of 0.1). A shift of the scores "
+              "is often the first visible effect of input drift, before labels come back.",
+              "ops", [(f"sum by (le) (rate(ml_prediction_score_bucket{{{MODEL}}}[$__rate_interval]))", "{{le}}")],
+              kind="heatmap", width=8, height=8, y_axis=("score", "none")),
+        Panel("Latency p50 / p95 / p99 (5m)",
+              "Median, 95th and 99th percentile wall time of one predict call over 5 minutes, from the recording "
+              "rules model:ml_prediction_latency_seconds:p50_5m, p95_5m and p99_5m (summed over replicas before the "
+              "quantile). HighPredictionLatency reads the p95: a warning above 0.25 s for 10 minutes, a page above "
+              "0.5 s for 5 minutes, both from 100 calls in 5 minutes.",
+              "s", [(f"model:ml_prediction_latency_seconds:p50_5m{{{MODEL}}}", "p50"),
+               (f"model:ml_prediction_latency_seconds:p95_5m{{{MODEL}}}", "p95"),
+               (f"model:ml_prediction_latency_seconds:p99_5m{{{MODEL}}}", "p99")],
+              width=12, height=8, thresholds=[("orange", 0.25), ("red", 0.5)], minimum=0),
+        Panel("Scrape targets up",
+              "Whether Prometheus' last scrape of each model server and promml exporter succeeded (up): 1 up, 0 "
+              "down. A job with no target at all shows a single 0, as the alerts count it. Down for 2 minutes "
+              "pages as ModelServerDown, for 5 minutes as PromMLExporterDown. Targets carry no model label, so "
+              "this shows every model's.",
+              "bool_on_off",
+              [(f'up{{job="{job}"}} or on () label_replace(vector(0), "job", "{job}", "", "")', "{{job}} {{instance}}")
+                              for job in ("model-server", "promml-exporter")],
+              kind="stat", width=12, height=8, thresholds=[("green", 1)], base_color="red", decimals=0,
+              graph_mode="none", mappings={"0": "down", "1": "up"}),
+        Row("Drift and accuracy"),
+        Panel("PSI per feature over time",
+              "PSI of each feature against the training baseline (ml_drift_score), recomputed by the exporter over "
+              "its sliding window. Bands: below 0.1 no shift, 0.1-0.25 moderate, above 0.25 significant. "
+              "DataDriftDetected warns for a feature above 0.1 for 15 minutes with at least 400 rows in the "
+              "window, and pages above 0.25 for 5 minutes with at least 100 rows.",
+              "none", [(f"ml_drift_score{{{MODEL}}}", "{{feature_name}}")],
+              width=12, height=9, thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, decimals=3,
+              thresholds_style="line+area", legend_calcs=["lastNotNull", "max"], legend_table=True),
+        Panel("Accuracy over time",
+              "Accuracy of the window's labelled predictions (ml_model_accuracy, left axis) and how many labelled "
+              "rows it rests on (ml_window_labeled_predictions, right axis). ModelAccuracyLow fires when accuracy "
+              "stays below 0.8 (red band) for 10 minutes with at least 50 labelled rows. Labels arrive late, so "
+              "this trails the traffic.",
+              "percentunit", [(f"ml_model_accuracy{{{MODEL}}}", "accuracy"),
+               (f"ml_window_labeled_predictions{{{MODEL}}}", "labelled rows")],
+              width=12, height=9, thresholds=[("green", 0.8)], base_color="red", minimum=0,
+              thresholds_style="line+area",
+              overrides=[("A", [("max", 1)]),
+                         ("B", [("unit", "short"), ("decimals", 0), ("custom.axisPlacement", "right"),
+                                ("custom.thresholdsStyle", {"mode": "off"}),
+                                ("custom.lineStyle", {"dash": [10, 10], "fill": "dash"})])]),
+        Row("Errors and inputs"),
+        Panel("Prediction errors by type",
+              "Predict calls per second that raised, by exception class (ml_prediction_errors_total). A single "
+              "'none' series at 0 means no call has failed since the model server started. Failed predict calls "
+              "(share, 5m) shows the same as a share of all calls, which PredictionErrorRateHigh reads.",
+              "ops", [(f"sum by (error_type) (rate(ml_prediction_errors_total{{{MODEL}}}[$__rate_interval])) "
+                       f"{or_none('error_type')}", "{{error_type}}")],
+              width=12, height=8, minimum=0),
+        Panel("Rejected requests by reason",
+              "Requests per second the model server refused with a 400 before they reached the model, by reason "
+              "(ml_invalid_requests_total): clients sending garbage, or a schema change on one side. A single "
+              "'none' series at 0 means nothing was rejected since the model server started.",
+              "reqps", [(f"sum by (reason) (rate(ml_invalid_requests_total{{{MODEL}}}[$__rate_interval])) "
+                         f"{or_none('reason')}", "{{reason}}")],
+              width=12, height=8, minimum=0),
+        Panel("Failed predict calls (share, 5m)",
+              "Share of predict calls that raised over 5 minutes, all replicas together "
+              "(model:ml_prediction_errors_per_calls:ratio_rate5m); 0 when calls were made and none failed. With "
+              "at least 100 calls in those 5 minutes, PredictionErrorRateHigh warns above 5% (dashed orange line) "
+              "for 10 minutes and pages above 20% (dashed red line) for 5 minutes.",
+              "percentunit", [(f"model:ml_prediction_errors_per_calls:ratio_rate5m{{{MODEL}}}", "failed share")],
+              width=12, height=8, thresholds=[("orange", 0.05), ("red", 0.2)], minimum=0, maximum=1),
+        Panel("Instrumentation failures by stage",
+              "Failures per second inside the instrumentation itself (ml_monitoring_errors_total), by stage (inputs, "
+              "outputs, metrics, log), and the model servers Prometheus could not scrape (up): after a gap a counter "
+              "reappears, which MonitoringErrors does not take for a new failure. The predict call still succeeds, "
+              "but the row is missing from the log or the metrics; any failure in the last 10 minutes is "
+              "MonitoringErrors. A single 'none' series at 0 means nothing has failed since the model server "
+              "started.",
+              "ops",
+              [(f"sum by (stage) (rate(ml_monitoring_errors_total{{{MODEL}}}[$__rate_interval])) or on () "
+                f"label_replace(vector(0), \"stage\", \"none\", \"\", \"\")", "{{stage}}"),
+               ("sum(1 - up{job=\"model-server\"})", "model servers not scraped")],
+              width=12, height=8, minimum=0),
+        Row("Monitoring pipeline", collapsed=[
+            Panel("Prediction log outcomes",
+                  "Rows per second handed to the prediction log, by outcome (ml_prediction_log_records_total): "
+                  "written, dropped (queue full) or failed (write error). Dropped or failed rows never reach the "
+                  "exporter, so drift and accuracy miss them; any in every 5 minutes for 10 minutes is "
+                  "PredictionLogDropping.",
+                  "cps", [(f"sum by (outcome) (rate(ml_prediction_log_records_total{{{MODEL}}}[$__rate_interval]))",
+                           "{{outcome}}")],
+                  width=8, height=8, minimum=0),
+            Panel("Exporter records by status",
+                  "Log lines per second the exporter read, by log and status (ml_exporter_records_total): ok, or "
+                  "why a line was skipped.",
+                  "cps", [(f"sum by (log, status) (rate(ml_exporter_records_total{{{MODEL}}}[$__rate_interval]))",
+                           "{{log}} {{status}}")],
+                  width=8, height=8, minimum=0),
+            Panel("Since last recompute", "Seconds since the exporter last recomputed drift and accuracy (time() - "
+                  "ml_exporter_last_recompute_timestamp_seconds). It should stay near the configured recompute "
+                  "interval; above 300 s (dashed red line) for 5 minutes, ExporterRecomputeStale warns: the "
+                  "exporter is stuck and its numbers are frozen.",
+                  "s", [(f"time() - ml_exporter_last_recompute_timestamp_seconds{{{MODEL}}}", "age")],
+                  width=8, height=8, thresholds=[("red", 300)], minimum=0),
+            Panel("Rows predicted and read by the exporter",
+                  "Rows the model predicted per second (ml_predictions_total) and prediction lines the exporter read "
+                  "successfully per second (ml_exporter_records_total, log predictions, status ok). Per replica (the "
+                  "`replica` label of prometheus.yml) and per exporter, an exporter that has read nothing yet at 0: "
+                  "each exporter's line should follow its replica's; an exporter at 0 for 5 minutes while its "
+                  "replica predicts is PredictionLogStale: its drift and accuracy are blind.",
+                  "cps",
+                  [(f"sum by (replica) (rate(ml_predictions_total{{{MODEL}}}[$__rate_interval]))",
+                    "predicted {{replica}}"),
+                   (f"sum by (instance, replica) (rate(ml_exporter_records_total{{log=\"predictions\", "
+                    f"status=\"ok\", {MODEL}}}[$__rate_interval])) or sum by (instance, replica) (0 * "
+                    f"ml_window_seconds{{{MODEL}}}) or on () vector(0)", "read by {{instance}}")],
+                  width=12, height=8, minimum=0),
+            Panel("Exporter read-error share (5m)",
+                  "Per log, the share of lines the exporter read over 5 minutes that it could not use: broken "
+                  "lines (invalid_json, invalid_record, oversized) and labels for predictions it does not hold "
+                  "(unknown_prediction_id); lines of other models are left out "
+                  "(model_log:ml_exporter_read_errors_per_records:ratio_rate5m). Above 1% (dashed red line) for 15 "
+                  "minutes is ExporterReadErrors.",
+                  "percentunit",
+                  [(f"model_log:ml_exporter_read_errors_per_records:ratio_rate5m{{{MODEL}}}", "{{log}}")],
+                  width=12, height=8, thresholds=[("red", 0.01)], minimum=0),
+        ]),
+    ], time_from="now-1h", links=False)
+
+DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
+    "model-overview.json": model_overview,
     "system-health.json": system_health,
     "prediction-analysis.json": prediction_analysis,
     "drift.json": drift,
@@ -484,13 +570,9 @@ DASHBOARDS = {
 }
 
 
-def render(build: Any) -> str:
-    return json.dumps(build(), indent=2) + "\n"
-
-
 def main() -> int:
     for name, build in DASHBOARDS.items():
-        (DASHBOARDS_DIR / name).write_text(render(build))
+        (DASHBOARDS_DIR / name).write_text(render(build()))
         print(f"wrote {DASHBOARDS_DIR / name}")
     return 0
 
