@@ -34,8 +34,10 @@ from promml.demo.stack import free_port
 SECRETS_DIR = "/etc/alertmanager/secrets"
 DEMO_SLACK_URL = "http://receiver:9096/slack/demo"
 DEMO_ROUTING_KEY = "demo0000000000000000000000000000"
-DRIFT_RUNBOOK = "https://github.com/promml/promml/blob/main/docs/runbooks/DataDriftDetected.md"
-DASHBOARD = "http://127.0.0.1:3000/d/promml-model-overview"
+LINKS_BASE = "http://127.0.0.1:9096"  # promml.links.base: the demo receiver
+DRIFT_RUNBOOK_PATH = "docs/runbooks/DataDriftDetected.md"  # the alert's runbook_url annotation
+DRIFT_RUNBOOK = f"{LINKS_BASE}/{DRIFT_RUNBOOK_PATH}"
+DASHBOARD = f"{LINKS_BASE}/d/promml-model-overview"
 RECEIVERS_BY_SEVERITY = {
     "critical": "pagerduty-critical,slack-critical", "warning": "slack-warning", "info": "null", "none": "null",
 }
@@ -407,7 +409,7 @@ def template_data() -> dict[str, Any]:
                 "summary": "A feature's distribution has moved away from the training data.",
                 "description": f"Feature {feature} of model credit-risk 1.0.0 has PSI {psi} against its training "
                                "baseline (threshold 0.25).",
-                "runbook_url": DRIFT_RUNBOOK,
+                "runbook_url": DRIFT_RUNBOOK_PATH,
             },
         }
     return {
@@ -417,7 +419,7 @@ def template_data() -> dict[str, Any]:
         "groupLabels": {"model_name": "credit-risk", "model_version": "1.0.0"},
         "commonLabels": {"alertname": "DataDriftDetected", "severity": "critical", "model_name": "credit-risk",
                          "model_version": "1.0.0"},
-        "commonAnnotations": {"runbook_url": DRIFT_RUNBOOK},
+        "commonAnnotations": {"runbook_url": DRIFT_RUNBOOK_PATH},
     }
 
 
@@ -495,6 +497,27 @@ def test_dashboard_links_prefer_the_alerts_annotation_and_escape_the_model(
         "https://grafana.example.com/d/x")
     data["commonAnnotations"], data["commonLabels"] = {}, {"alertname": "ModelServerDown"}
     assert render(amtool, repo_root, tmp_path, data, '{{ template "promml.dashboard.url" . }}') == DASHBOARD
+
+
+def test_runbook_links_take_the_links_base_unless_a_full_url(amtool: str, repo_root: Path, tmp_path: Path) -> None:
+    """A runbook_url annotation that is a path opens under the links base; a full URL (a runbook kept elsewhere)
+    is used as it is; no annotation gives no link rather than the bare base."""
+    data = template_data()
+    first = data["alerts"][0]
+    data["alerts"] = [first, {**first, "annotations": {"runbook_url": "https://wiki.example.com/runbooks/drift"}},
+                      {**first, "annotations": {}}]
+    each = '{{ range .Alerts }}{{ template "promml.runbook.link" .Annotations.runbook_url }}\n{{ end }}'
+    assert render(amtool, repo_root, tmp_path, data, each).splitlines() == [
+        DRIFT_RUNBOOK, "https://wiki.example.com/runbooks/drift", "",
+    ]
+
+
+def test_the_links_base_is_defined_once_and_every_link_uses_it(repo_root: Path) -> None:
+    templates = "".join(path.read_text() for path in (repo_root / "alertmanager" / "templates").glob("*.tmpl"))
+    assert re.findall(r'\{\{ define "promml\.links\.base" \}\}([^{]*)\{\{ end \}\}', templates) == [LINKS_BASE]
+    assert "http" not in re.sub(r"#.*", "", (repo_root / "alertmanager" / "alertmanager.yml").read_text())
+    rules = (repo_root / "prometheus" / "rules" / "alerts.yml").read_text()
+    assert "http" not in rules
 
 
 def test_slack_text_names_the_segment_of_a_fairness_alert(amtool: str, repo_root: Path, tmp_path: Path) -> None:
@@ -640,7 +663,7 @@ def alert(name: str, severity: str, ends_at: str | None = None, **labels: str) -
         "labels": {"alertname": name, "severity": severity, "model_name": "credit-risk", "model_version": "1.0.0",
                    **labels},
         "annotations": {"description": f"{name} ({severity}) on {labels.get('feature_name', 'the model')}",
-                        "runbook_url": f"https://github.com/promml/promml/blob/main/docs/runbooks/{name}.md"},
+                        "runbook_url": f"docs/runbooks/{name}.md"},
     }
     if ends_at:
         body["endsAt"] = ends_at

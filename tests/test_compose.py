@@ -378,6 +378,20 @@ def test_alertmanager_sends_pagerduty_events_to_the_receiver(
     receiver.create_app().url_map.bind("receiver").match(url.path, method="POST")
 
 
+def test_notification_links_open_on_the_receiver(services: dict[str, dict[str, Any]]) -> None:
+    """The links base of the templates is the receiver as a browser on the host reaches it; the receiver serves the
+    runbooks from the mounted docs/runbooks and sends dashboard links on to Grafana's published port."""
+    templates = "".join(path.read_text() for path in (REPO_ROOT / "alertmanager/templates").glob("*.tmpl"))
+    (base,) = re.findall(r'\{\{ define "promml\.links\.base" \}\}([^{]*)\{\{ end \}\}', templates)
+    receiver_service = services["receiver"]
+    [(host, port, _)] = published_ports(receiver_service)
+    assert base == f"http://{host}:{port}"
+    argv = receiver_service["command"]
+    assert ("./docs/runbooks", option(argv, "--runbooks-dir")) in bind_mounts(receiver_service)
+    [(grafana_host, grafana_port, _)] = published_ports(services["grafana"])
+    assert option(argv, "--grafana-url") == f"http://{grafana_host}:{grafana_port}"
+
+
 def test_demo_slack_webhook_is_the_receiver(services: dict[str, dict[str, Any]]) -> None:
     secrets = dict(bind_mounts(services["alertmanager"]))
     assert secrets["./alertmanager/demo-secrets"] == "/etc/alertmanager/secrets"

@@ -3,13 +3,15 @@
 Prometheus and Alertmanager run as processes from the shipped config files, with only addresses, secret-file
 paths and timings substituted (the promtool unit tests hold the shipped timings). The scenario is one story told
 in order: normal traffic raises no drift alert; drifted traffic pages through PagerDuty and Slack naming the
-feature; normal traffic again resolves it; every dashboard query returns data.
+feature; normal traffic again resolves it; every link in those notifications opens; every dashboard query returns
+data.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -34,6 +36,15 @@ DRIFTED_FEATURES = {"income", "debt_ratio"}
 
 
 wait_for = functools.partial(_wait_for, interval=0.5)
+LINK = re.compile(r"https?://[^\s\"'<>|]+")
+
+
+def links_in(value: Any) -> set[str]:
+    """Every URL in the strings of a JSON value (a message body), however deep."""
+    if isinstance(value, str):
+        return set(LINK.findall(value))
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return set().union(set(), *(links_in(child) for child in children))
 
 
 def get_json(url: str, body: Any = None) -> Any:
@@ -180,6 +191,26 @@ def test_drift_alert_fires_routes_and_resolves(stack: Stack, traffic: Traffic) -
         wait_for("a resolved Slack message", lambda: live.notifications("slack", ALERT, "resolved"), 30)
     finally:
         traffic.drift = False
+
+
+def test_every_link_in_a_notification_answers_200(stack: Stack) -> None:
+    """Every link of every message delivered above (runbooks, dashboards, Alertmanager's own) opens: 200, after
+    redirects. In this stack the links base is the receiver, which serves the runbooks and the dashboards' queries."""
+    live = Live(stack)
+    messages = live.messages("slack") + live.messages("pagerduty")
+    assert messages, "the drift test delivers pages and posts first"
+    links = links_in([message["body"] for message in messages])
+    base = live.config.url(live.ports.receiver)
+    assert f"{base}/docs/runbooks/{ALERT}.md" in links
+    assert f"{base}/d/promml-model-overview?var-model=credit-risk&var-version=1.0.0" in links
+    statuses = {}
+    for link in sorted(links):
+        try:
+            with urllib.request.urlopen(link, timeout=10) as response:
+                statuses[link] = response.status
+        except urllib.error.HTTPError as error:
+            statuses[link] = error.code
+    assert statuses == dict.fromkeys(links, 200)
 
 
 def test_every_target_is_scraped(stack: Stack) -> None:

@@ -39,6 +39,6 @@ def test_base_dependencies_and_extras():
     base = {requirement.split(">")[0] for requirement in project["dependencies"]}
     assert base == {"prometheus-client", "numpy", "msgspec"}
     assert names["exporter"] == {"flask", "waitress", "scipy", "pyyaml"}
-    assert names["demo"] == names["exporter"] | {"scikit-learn"}
+    assert names["demo"] == names["exporter"] | {"scikit-learn", "markdown"}  # markdown: the receiver's runbooks
     assert names["backtest"] == names["exporter"] | {"matplotlib"}
     assert names["dev"] >= names["exporter"] | names["demo"] | names["backtest"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-RUNBOOK_URL = "https://github.com/promml/promml/blob/main/docs/runbooks/{}.md"
+RUNBOOK_URL = "docs/runbooks/{}.md"  # a path under the links base (alertmanager/templates/promml.tmpl)
 EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sharing one name
     ("PredictionVolumeAnomaly", "warning", "30m"),
     ("DataDriftAnomalous", "warning", "30m"),

@@ -96,7 +96,8 @@ templates:
   - /etc/alertmanager/templates/*.tmpl
 """
 
-TEMPLATE = '{{ define "test.title" }}[{{ .Status }}] {{ .CommonLabels.alertname }}{{ end }}\n'
+TEMPLATE = ('{{ define "test.title" }}[{{ .Status }}] {{ .CommonLabels.alertname }}{{ end }}\n'
+            '{{ define "promml.links.base" }}http://links.example:9096{{ end }}\n')
 
 PORTS = Ports(prometheus=19090, alertmanager=19093, model_server=18000, exporter=19102, receiver=19096)
 
@@ -181,7 +182,11 @@ def test_render_alertmanager_substitutes_secrets_urls_and_templates(repo, tmp_pa
     assert (secrets / "slack_webhook_url").read_text() == "http://127.0.0.1:19096/slack/demo\n"
     assert (secrets / "pagerduty_routing_key").read_text() == DEMO_PAGERDUTY_KEY + "\n"
     rendered = yaml.safe_load(path.read_text())
-    assert rendered["templates"] == [str((repo / "alertmanager" / "templates").resolve() / "*.tmpl")]
+    templates = tmp_path / "work" / "alertmanager" / "templates"
+    assert rendered["templates"] == [str(templates / "*.tmpl")]
+    # the links in notifications open on the local receiver, which serves the runbooks and dashboards' queries
+    assert (templates / "test.tmpl").read_text() == TEMPLATE.replace("http://links.example:9096",
+                                                                     "http://127.0.0.1:19096")
     receivers = {receiver["name"]: receiver for receiver in rendered["receivers"]}
     assert receivers["slack"]["slack_configs"] == [{
         "api_url_file": str(secrets / "slack_webhook_url"), "channel": "#alerts",
@@ -192,6 +197,14 @@ def test_render_alertmanager_substitutes_secrets_urls_and_templates(repo, tmp_pa
         "url": "http://127.0.0.1:19096/pagerduty/v2/enqueue",
     }]
     assert rendered["route"] == yaml.safe_load(ALERTMANAGER_YML)["route"]  # shipped timings are kept
+
+
+@pytest.mark.parametrize("defines", [0, 2])
+def test_render_alertmanager_needs_the_links_base_defined_once(repo, tmp_path, defines):
+    base = '{{ define "promml.links.base" }}http://links.example:9096{{ end }}\n'
+    (repo / "alertmanager" / "templates" / "test.tmpl").write_text(TEMPLATE.replace(base, "") + base * defines)
+    with pytest.raises(StackError, match=f"defines promml.links.base {defines} times, not once"):
+        render_alertmanager(stack_config(repo, tmp_path))
 
 
 def test_render_alertmanager_with_fast_timings_sets_every_route(repo, tmp_path):

@@ -3,7 +3,8 @@
 It accepts what Alertmanager sends to a Slack incoming webhook (`POST /slack/<hook>`) and to the PagerDuty
 Events API v2 (`POST /pagerduty/v2/enqueue`), validates each the way the real service would (a malformed
 message gets the real service's error status, so a broken template fails here as it would in production), and
-keeps the last messages in memory for `GET /api/messages` and the page at `/`.
+keeps the last messages in memory for `GET /api/messages` and the page at `/`. It also serves what the links in
+those messages open, the runbooks and the dashboards (links.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import json
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from ..http_server import BadJson, limit_body, read_json, serve
+from .links import RUNBOOKS_PATH, LinkTargets, blueprint
 
 MAX_MESSAGES = 1000
 """Messages kept; older ones are dropped, so a long-running demo holds bounded memory."""
@@ -83,9 +86,10 @@ class MessageStore:
             return [m for m in self._messages if kind is None or m["kind"] == kind]
 
 
-def create_app(store: MessageStore | None = None) -> Flask:
+def create_app(store: MessageStore | None = None, links: LinkTargets | None = None) -> Flask:
     store = store if store is not None else MessageStore()
     app = limit_body(Flask("promml.demo.receiver"))
+    app.register_blueprint(blueprint(links or LinkTargets()))
 
     def json_or_none() -> Any:
         """The body as JSON, or None for a body that is not (judged as the real service judges a non-object)."""
@@ -128,6 +132,7 @@ def create_app(store: MessageStore | None = None) -> Flask:
             for m in reversed(store.list())
         )
         page = ("<!doctype html><title>promml demo receiver</title><h1>What Slack and PagerDuty were sent</h1>"
+                f'<p><a href="{RUNBOOKS_PATH}/">Runbooks</a></p>'
                 f"<ol>{items or '<li>nothing yet</li>'}</ol>")
         return Response(page, mimetype="text/html")
 
@@ -141,8 +146,18 @@ def create_app(store: MessageStore | None = None) -> Flask:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9096)
+    parser.add_argument("--runbooks-dir", type=Path, default=None,
+                        help=f"serve these Markdown runbooks as HTML at {RUNBOOKS_PATH}/<name>.md (docs/runbooks)")
+    parser.add_argument("--grafana-url", default=None,
+                        help="send dashboard links (/d/<uid>) on to this Grafana, as users reach it")
+    parser.add_argument("--dashboards-dir", type=Path, default=None,
+                        help="without --grafana-url: show these dashboards' queries (grafana/dashboards)")
+    parser.add_argument("--prometheus-url", default=None,
+                        help="with --dashboards-dir: the Prometheus the queries open in, as users reach it")
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(create_app(), args.host, args.port, f"promml demo receiver on http://{args.host}:{{port}}")
+    links = LinkTargets(runbooks_dir=args.runbooks_dir, grafana_url=args.grafana_url,
+                        dashboards_dir=args.dashboards_dir, prometheus_url=args.prometheus_url)
+    serve(create_app(links=links), args.host, args.port, f"promml demo receiver on http://{args.host}:{{port}}")
     return 0

@@ -1,8 +1,10 @@
 """`promml demo`: the whole stack as local processes, from the repository's own config files.
 
 The shipped `prometheus/` and `alertmanager/` configs are rendered into a work directory with only what must
-change outside Docker substituted: addresses (service names become 127.0.0.1 ports), secret-file paths, and the
-PagerDuty URL (pointed at the local receiver). Tests use the same code with shorter timings (`Timings.fast()`).
+change outside Docker substituted: addresses (service names become 127.0.0.1 ports), secret-file paths, the
+PagerDuty URL (pointed at the local receiver) and the base of the links in notifications (the local receiver,
+which serves the runbooks and, as no Grafana runs here, each dashboard's queries opened in Prometheus). Tests use
+the same code with shorter timings (`Timings.fast()`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +32,8 @@ from .. import baseline as baseline_builder
 from . import data, training_data
 
 DEMO_PAGERDUTY_KEY = "demo0000000000000000000000000000"
+LINKS_BASE = re.compile(r'(\{\{ define "promml\.links\.base" \}\})[^{]*(\{\{ end \}\})')
+"""The one setting of alertmanager/templates/promml.tmpl that holds where notification links point."""
 SCRAPE_JOBS = ("prometheus", "alertmanager", "model-server", "promml-exporter")
 
 
@@ -163,7 +168,7 @@ def render_alertmanager(config: StackConfig) -> Path:
     routing_key_file = secrets / "pagerduty_routing_key"
     routing_key_file.write_text(DEMO_PAGERDUTY_KEY + "\n")
     alertmanager = yaml.safe_load((source / "alertmanager.yml").read_text())
-    alertmanager["templates"] = [str((source / "templates").resolve() / "*.tmpl")]
+    alertmanager["templates"] = [str(render_templates(config) / "*.tmpl")]
     for receiver in alertmanager.get("receivers", []):
         for slack in receiver.get("slack_configs", []):
             slack["api_url_file"] = str(slack_url_file)
@@ -178,6 +183,20 @@ def render_alertmanager(config: StackConfig) -> Path:
     path = target / "alertmanager.yml"
     path.write_text(yaml.safe_dump(alertmanager, sort_keys=False))
     return path
+
+
+def render_templates(config: StackConfig) -> Path:
+    """The notification templates, with the links base set to the local receiver."""
+    target = config.workdir / "alertmanager" / "templates"
+    target.mkdir(parents=True, exist_ok=True)
+    found = 0
+    for template in sorted((config.repo_root / "alertmanager" / "templates").glob("*.tmpl")):
+        text, count = LINKS_BASE.subn(rf"\g<1>{config.url(config.ports.receiver)}\g<2>", template.read_text())
+        found += count
+        (target / template.name).write_text(text)
+    if found != 1:
+        raise StackError(f"alertmanager/templates defines promml.links.base {found} times, not once")
+    return target
 
 
 def _override_route_timing(route: dict[str, Any], key: str, value: str) -> None:
@@ -263,7 +282,10 @@ class Stack:
         baseline_path = prepare_baseline(config)
         first_exporter = render_exporter(config, baseline_path, self.log_dir)
         commands = {
-            "receiver": [*promml, "demo-receiver", "--host", "127.0.0.1", "--port", str(ports.receiver)],
+            "receiver": [*promml, "demo-receiver", "--host", "127.0.0.1", "--port", str(ports.receiver),
+                         "--runbooks-dir", str(config.repo_root / "docs" / "runbooks"),
+                         "--dashboards-dir", str(config.repo_root / "grafana" / "dashboards"),
+                         "--prometheus-url", config.url(ports.prometheus)],
             "model-server": [*promml, "demo-server", "--host", "127.0.0.1", "--port", str(ports.model_server),
                              "--log-dir", str(self.log_dir)],
             "exporter": [*promml, "exporter", "--config", str(first_exporter)],
@@ -386,6 +408,7 @@ def run(args: argparse.Namespace) -> int:
         f"  Prometheus     {config.url(ports.prometheus)}/alerts\n"
         f"  Alertmanager   {config.url(ports.alertmanager)}\n"
         f"  notifications  {config.url(ports.receiver)}  (what Slack and PagerDuty would receive)\n"
+        f"  runbooks       {config.url(ports.receiver)}/docs/runbooks/\n"
         f"  logs           {config.workdir / 'logs'}",
         flush=True,
     )
