@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -26,7 +27,7 @@ from flask import Flask
 
 from promml.baseline import build_baseline, save_baseline
 from promml.demo.stack import free_port
-from promml.http_server import DEFAULT_LIMITS, BadJson, limit_body, read_json
+from promml.http_server import DEFAULT_LIMITS, BadJson, ServerLimits, connection_limit_for, limit_body, read_json
 
 HALF_SENT_REQUESTS = 200
 
@@ -216,3 +217,11 @@ def test_limit_body_is_the_servers_limit() -> None:
     body = json.dumps("x" * (DEFAULT_LIMITS.max_body_bytes - 2)).encode()
     assert len(body) == DEFAULT_LIMITS.max_body_bytes
     assert client.post("/", data=body).get_json() == {"body": "x" * (DEFAULT_LIMITS.max_body_bytes - 2)}
+
+
+@pytest.mark.parametrize(("open_files", "expected"), [
+    (1024, 512), (4096, 512), (256, 128), (3, 1), (1, 1), (resource.RLIM_INFINITY, 512),
+])
+def test_connections_take_at_most_half_the_open_file_limit(open_files: int, expected: int) -> None:
+    assert connection_limit_for(DEFAULT_LIMITS, open_files) == expected
+    assert connection_limit_for(ServerLimits(connection_limit=20), open_files) == min(20, expected)

@@ -19,6 +19,7 @@ free for `/metrics` and `/healthz`. The limits below are the whole defence, in o
 from __future__ import annotations
 
 import json
+import resource
 import signal
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -34,7 +35,8 @@ class ServerLimits:
     threads: int = 8
     """Enough for a scrape, a health check and a few requests in parallel; the demo model predicts in microseconds."""
     connection_limit: int = 512
-    """Half the usual 1024 file descriptors, leaving the rest for logs, checkpoints and sockets of the process."""
+    """At most; never more than half the process's open-file limit (`connection_limit_for`), so the other half
+    stays for logs, checkpoints and the process's own sockets."""
     channel_timeout_seconds: int = 30
     """Longer than any scrape timeout or client pause worth waiting for; idle keep-alive connections close too."""
     max_body_bytes: int = 1024 * 1024
@@ -76,6 +78,16 @@ def limit_body(app: Flask, limits: ServerLimits = DEFAULT_LIMITS) -> Flask:
     return app
 
 
+def connection_limit_for(limits: ServerLimits, open_files: int | None = None) -> int:
+    """The connections a server takes at once: the configured limit, or half the open-file limit (the soft
+    RLIMIT_NOFILE, read when not given) when that is lower; at least 1."""
+    if open_files is None:
+        open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if open_files == resource.RLIM_INFINITY or open_files < 0:
+        return limits.connection_limit
+    return max(1, min(limits.connection_limit, open_files // 2))
+
+
 def make_server(app: Flask, host: str, port: int, limits: ServerLimits = DEFAULT_LIMITS) -> Any:
     """A bound waitress server for `app` (port 0: any free port, see `.effective_port`); `.run()` serves."""
     return create_server(
@@ -83,7 +95,7 @@ def make_server(app: Flask, host: str, port: int, limits: ServerLimits = DEFAULT
         host=host,
         port=port,
         threads=limits.threads,
-        connection_limit=limits.connection_limit,
+        connection_limit=connection_limit_for(limits),
         channel_timeout=limits.channel_timeout_seconds,
         cleanup_interval=max(1, limits.channel_timeout_seconds // 3),
         max_request_body_size=limits.max_body_bytes + 1,  # waitress refuses a body of this size or more
