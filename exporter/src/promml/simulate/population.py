@@ -107,7 +107,7 @@ class DemoPopulation(Population):
 
     features: list[FeatureInfo] = [  # noqa: RUF012 - read-only, as the demo data defines it
         FeatureInfo("age", True, decimals=0, lower=18, upper=90),
-        FeatureInfo("income", True, decimals=2, lower=0.0),
+        FeatureInfo("income", True, decimals=2, lower=100.0),  # a shifted income stays a positive income
         FeatureInfo("debt_ratio", True, decimals=4, lower=0.0, upper=1.0),
         FeatureInfo("num_accounts", True, integer=True, lower=0),
         FeatureInfo("region", False),
