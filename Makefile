@@ -57,6 +57,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python benchmarks/bench_load.py --seconds 60
 	$(BENCH_VENV)/bin/python benchmarks/bench_exporter.py
 	$(BIN)/python benchmarks/bench_backtest.py
+	$(BIN)/python benchmarks/bench_checkpoint.py
 
 # The detection goals of docs/detection-quality.md: every shipped scenario simulated and replayed through the
 # real exporter, Prometheus rules and Alertmanager routing (a week at 50 predictions/s where the goal says so;

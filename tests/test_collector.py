@@ -124,6 +124,8 @@ def test_metric_types(service, registry):
         "ml_exporter_early_labels": "gauge",
         "ml_exporter_pending_evictions": "counter",
         "ml_window_score_outside_unit_rows": "gauge",
+        "ml_exporter_checkpoint_rejected": "counter",
+        "ml_exporter_checkpoint_save_failures": "counter",
         "ml_window_seconds": "gauge",
         "ml_window_length_seconds": "gauge",
         "ml_labeled_predictions": "counter",

@@ -21,6 +21,7 @@ def test_minimal_config_gets_documented_defaults():
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9102)
     assert (config.window_seconds, config.slot_seconds, config.recompute_interval_seconds) == (3600, 60, 15)
     assert config.checkpoint_path is None  # no checkpoint: every start reads the logs from their start
+    assert config.checkpoint_interval_seconds == 60.0
     assert config.early_label_grace_seconds == 30.0
     assert config.max_future_seconds == 300.0
     assert config.follow_symlinks_out_of_log_dir is False
@@ -32,6 +33,7 @@ def test_full_config_from_file(tmp_path):
         "prediction_logs: [/logs/a.jsonl, /logs/b*.jsonl]\nfeedback_logs: /logs/feedback.jsonl\n"
         "listen: 127.0.0.1:9200\nwindow_seconds: 600\nslot_seconds: 10\nrecompute_interval_seconds: 5\n"
         "poll_interval_seconds: 0.5\nmax_pending_predictions: 1000\nearly_label_grace_seconds: 0\n"
+        "checkpoint_interval_seconds: 5\n"
     )
     config = load_config(tmp_path / "exporter.yml")
     assert config.model_version == "2"
@@ -42,6 +44,7 @@ def test_full_config_from_file(tmp_path):
     )
     assert (config.poll_interval_seconds, config.max_pending_predictions) == (0.5, 1000)
     assert config.early_label_grace_seconds == 0.0
+    assert config.checkpoint_interval_seconds == 5.0
 
 
 @pytest.mark.parametrize(
@@ -86,6 +89,7 @@ def test_full_config_from_file(tmp_path):
          "slot_seconds: the longest window \\(2592000 s\\) plus max_future_seconds \\(300\\) would need more than "
          "20000 slots of 60 s"),
         ({"window_seconds": 60 * 19_990, "slot_seconds": 60, "max_future_seconds": 600}, "would need more than 20000"),
+        ({"checkpoint_interval_seconds": 0}, "checkpoint_interval_seconds: expected a positive number of seconds"),
     ],
 )
 def test_bad_values_name_the_key(change, message):

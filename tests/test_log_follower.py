@@ -215,6 +215,25 @@ def test_a_backup_copy_that_is_never_truncated_is_not_read(tmp_path):
     assert follower.poll().lines == []  # the original was read to its end: the copy holds nothing new
 
 
+def test_copies_of_a_log_emptied_before_any_of_it_was_read_are_read_once(tmp_path):
+    """A backup copy (`copy`), then a copy-truncate, then another copy of the new content, all before the follower
+    read the log: the second copy of the new content is told a copy by the first copy's first bytes (the emptied
+    log has none to compare with), so its lines are read once."""
+    log = tmp_path / "p.jsonl"
+    append(log, "0\n1\n")
+    shutil.copyfile(log, tmp_path / "p.jsonl.c1")  # logrotate `copy`: a backup, the log goes on
+    os.truncate(log, 0)
+    append(log, "2\n")
+    shutil.copyfile(log, tmp_path / "p.jsonl.c2")  # ...then `copytruncate`, in two steps
+    follower = LogFollower([str(tmp_path / "p.jsonl*")])
+    lines = follower.poll(max_bytes=1).lines  # the budget ends in the backup: the log itself is not read yet
+    shutil.copyfile(log, tmp_path / "p.jsonl.c3")
+    os.truncate(log, 0)
+    for _ in range(3):
+        lines += follower.poll().lines
+    assert sorted(lines) == [b"0", b"1", b"2"]
+
+
 def test_truncated_and_rewritten_past_the_old_size_is_read_again(tmp_path):
     log = tmp_path / "p.jsonl"
     append(log, "old-1\n")

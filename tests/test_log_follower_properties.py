@@ -1,9 +1,10 @@
 """Generated writes, rotations and garbage: every line is read once, and every line read is counted once.
 
 The first property drives the follower alone through random appends (cut anywhere, even inside a line), polls and
-logrotate-style rotations (rename, copytruncate, with a poll possibly between the copy and the truncate), and
-compares what it returns with the lines written. The second throws generated garbage mixed with valid records at
-the exporter's parse path and checks that nothing raises and that the counters add up to the lines seen.
+logrotate-style rotations (rename, copy, copytruncate, with a poll possibly between the copy and the truncate) and
+restarts from the checkpoint, and compares what it returns with the lines written. The second throws generated
+garbage mixed with valid records at the exporter's parse path and checks that nothing raises and that the counters
+add up to the lines seen.
 """
 
 from __future__ import annotations
@@ -112,8 +113,18 @@ def restarted(follower: LogFollower, patterns: list[str]) -> LogFollower:
     return fresh
 
 
+rotations_and_restarts = st.lists(  # fewer writes: backup copies, copy-truncates and restarts close together
+    st.one_of(
+        st.tuples(st.just("write"), line_bodies, st.integers(0, 60)),
+        st.tuples(st.just("poll"), st.integers(1, 200)),
+        st.sampled_from([("copy",), ("copy",), ("truncate",), ("restart",), ("restart",), ("rename",)]),
+    ),
+    max_size=30,
+)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
-@given(actions)
+@given(st.one_of(actions, rotations_and_restarts))
 def test_every_line_is_read_once_through_cuts_polls_and_rotations(steps):
     with tempfile.TemporaryDirectory() as folder:
         writer = Writer(Path(folder))

@@ -87,3 +87,31 @@ def test_regression_state_keeps_four_sums_whatever_the_rows():
     assert result["mae"] == pytest.approx(metrics.mean_absolute_error(truth, predicted), rel=1e-12)
     assert result["rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(truth, predicted)), rel=1e-12)
     assert result["mean_residual"] == pytest.approx(float(np.mean(truth - predicted)), rel=1e-12)
+
+
+def test_state_round_trip_and_counts_out_of_range():
+    import json
+
+    from promml.exporter.state import InvalidState
+
+    bins = ScoreBins.for_reference(None)
+    stats = LabelStats()
+    for prediction, label, score in [(1, 1, 0.9), (0, 1, 0.2), (1, 0, 0.7), (1, 1, 1.5)]:
+        stats.add_classification(prediction, label, score, "1", bins)
+    stats.residual_square_sum = float("inf")  # a sum that overflowed is kept as it is
+    state = json.loads(json.dumps(stats.to_state()))
+    restored = LabelStats.from_state(state, bins.size, "s")
+    assert restored.confusion == stats.confusion and restored.residual_square_sum == float("inf")
+    assert (restored.positive_scores == stats.positive_scores).all()
+    assert (restored.negative_scores == stats.negative_scores).all()
+    assert (restored.labeled, restored.correct, restored.scores_outside_unit) == (4, 2, 1)
+    assert window_performance(restored, "classification", BINARY) == window_performance(stats, "classification",
+                                                                                        BINARY)
+    with pytest.raises(InvalidState, match=r"s\.correct: expected an integer from 0 to 4"):
+        LabelStats.from_state({**state, "correct": 10**400}, bins.size, "s")
+    with pytest.raises(InvalidState, match=r"s: counts do not add up"):
+        LabelStats.from_state({**state, "correct": 3}, bins.size, "s")
+    with pytest.raises(InvalidState, match=r"s\.labeled: expected an integer from 0 to 3"):
+        LabelStats.from_state(state, bins.size, "s", max_rows=3)
+    with pytest.raises(InvalidState, match=r"s\.positive_scores.size: expected 10"):
+        LabelStats.from_state(state, 10, "s")  # saved for other score bins

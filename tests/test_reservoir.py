@@ -189,3 +189,37 @@ def test_memory_grows_with_the_values_kept_not_the_capacity() -> None:
     assert reservoir.held == 10 and reservoir.values().tolist() == list(range(10))
     reservoir.shrink(2000)  # not lower: nothing changes
     assert reservoir.capacity == 1000
+
+
+def test_state_round_trip_goes_on_drawing_as_the_saved_reservoir_would():
+    import json
+
+    saved = Reservoir(50, seed=4)
+    saved.add_many(np.arange(500, dtype=float))
+    saved.shrink(20)
+    restored = Reservoir.from_state(json.loads(json.dumps(saved.to_state())), 50, "r")
+    assert (restored.seen, restored.capacity) == (500, 20) and (restored.values() == saved.values()).all()
+    more = np.linspace(-1, 1, 300)
+    saved.add_many(more)
+    restored.add_many(more)
+    assert (restored.values() == saved.values()).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seen": 10**400}, "r.seen: expected an integer"),
+        ({"seen": 3}, r"r.values: expected 3 values, got 50"),
+        ({"capacity": 51}, r"r.capacity: expected an integer from 1 to 50"),
+        ({"values": "!!"}, "r.values: not base64"),
+        ({"values": "AAAAAAAA+H8="}, "r.values: values must be finite"),  # a NaN
+        ({"rng": {"state": -1, "inc": 1, "has_uint32": 0, "uinteger": 0}}, "r.rng.state: expected an integer"),
+    ],
+)
+def test_invalid_states_are_refused(change, message):
+    from promml.exporter.state import InvalidState
+
+    saved = Reservoir(50, seed=4)
+    saved.add_many(np.arange(500, dtype=float))
+    with pytest.raises(InvalidState, match=message):
+        Reservoir.from_state({**saved.to_state(), **change}, 50, "r")

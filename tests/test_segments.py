@@ -95,3 +95,21 @@ def test_bin_labels_of_close_edges_stay_distinct():
     assert labels[1] == "[1.7e+09, 1.7000001e+09)"
     assert bin_labels([0.0, np.nextafter(0.0, 1.0)])[1] == "[0, 4.94066e-324)"
     assert len(set(bin_labels([0.1, np.nextafter(0.1, 1.0)]))) == 3
+
+
+def test_state_round_trip_and_counts_out_of_range():
+    import json
+
+    from promml.exporter.state import InvalidState
+
+    table = SegmentTable(2)
+    table.add_rows(["a", "b", "c", "a", None], np.array([True, False, True, True, False]))
+    table.add_label("a", True)
+    state = json.loads(json.dumps(table.to_state()))
+    restored = SegmentTable.from_state(state, 2, "t")
+    assert {value: counts.tolist() for value, counts in restored.counts.items()} == {
+        value: counts.tolist() for value, counts in table.counts.items()}
+    with pytest.raises(InvalidState, match=r"t\.a: counts out of range"):
+        SegmentTable.from_state({**state, "a": [2, 3, 0, 0]}, 2, "t")  # more positive rows than rows
+    with pytest.raises(InvalidState, match="t: expected an object of at most 2 entries"):
+        SegmentTable.from_state(state, 1, "t")

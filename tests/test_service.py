@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -11,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
 
 import promml
 from promml.baseline import build_baseline, parse_baseline
 from promml.exporter import scan
 from promml.exporter.checkpoint import load_checkpoint
+from promml.exporter.collector import ExporterCollector
 from promml.exporter.config import ExporterConfig
 from promml.exporter.service import ExporterService, parse_line
 from promml.instrumentation.jsonl_writer import JsonlWriter, shared_writer
@@ -404,6 +408,15 @@ def test_stop_saves_a_checkpoint_that_a_restart_goes_on_from(tmp_path, baseline)
     assert second.published.snapshot.predictions == 2
 
 
+def as_version_1(path: Path) -> None:
+    """Rewrite a checkpoint as an older promml wrote it: no window, no labelled ids, no newest record times."""
+    document = json.loads(path.read_text())
+    for key in ("window", "labeled", "newest_records"):
+        del document[key]
+    document["version"] = 1
+    path.write_text(json.dumps(document))
+
+
 def test_records_older_than_the_window_are_not_read_again_after_a_restart(tmp_path, baseline):
     """The checkpoint's marks let a restart skip what can no longer be in the window."""
     clock = FakeClock(START)
@@ -419,6 +432,7 @@ def test_records_older_than_the_window_are_not_read_again_after_a_restart(tmp_pa
     (position,) = load_checkpoint(config.checkpoint_path).positions["predictions"]
     size_after_old = len(json.dumps(predicted("old", START))) + 1
     assert position.marks == ((START, size_after_old), (START + 1000, os.path.getsize(tmp_path / "predictions.jsonl")))
+    as_version_1(config.checkpoint_path)  # without the window saved, a restart reads again what it may hold
     second = ExporterService(config, baseline, clock=clock)
     result = second._predictions.poll()
     assert [json.loads(line)["prediction_id"] for line in result.replayed] == ["new"]
@@ -645,3 +659,104 @@ def test_a_crashed_writers_partial_line_is_one_bad_line_and_the_next_record_is_k
     service.read_logs()
     assert dict(service.record_counts) == {("predictions", "ok"): 2, ("predictions", "invalid_json"): 1,
                                            ("predictions", "oversized"): 0, ("feedback", "oversized"): 0}
+
+
+def saved_service(tmp_path: Path, baseline) -> tuple[ExporterConfig, ExporterService]:
+    config = checkpointed_config(tmp_path)
+    service = ExporterService(config, baseline, clock=FakeClock(START))
+    append(tmp_path / "predictions.jsonl", predicted("p1", START - 2), predicted("p2", START - 1))
+    append(tmp_path / "feedback.jsonl", feedback_record("p1", START, 1))
+    service.read_logs()
+    service.save_checkpoint()
+    return config, service
+
+
+def edit_checkpoint(path: Path, change) -> None:
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def test_a_crafted_window_is_logged_counted_and_rebuilt_from_the_logs(tmp_path, baseline, caplog):
+    config, first = saved_service(tmp_path, baseline)
+    edit_checkpoint(config.checkpoint_path,
+                    lambda document: document["window"]["slots"][0][1].update(predictions=10**400))
+    with caplog.at_level(logging.WARNING):
+        second = ExporterService(config, baseline, clock=FakeClock(START))
+    assert "is not used" in caplog.text and "an integer of 1329 bits" in caplog.text
+    assert second.checkpoint_rejections == {"window": 1} and not second.restored_window
+    second.read_logs()
+    second.recompute()
+    assert (second.published.snapshot.predictions, second.published.snapshot.labeled) == (2, 1)  # read again
+    assert second.record_counts == first.record_counts  # and not counted again
+    second.save_checkpoint()  # the bad count is not saved back
+    assert load_checkpoint(config.checkpoint_path).window["slots"][0][1]["predictions"] == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda document: document["logs"]["predictions"][0].update(copy_of=[-1, -1]),  # would never read the log
+        lambda document: document["logs"]["predictions"][0].update(offset=2**64),  # would read it again
+        lambda document: document["logs"]["predictions"][0].update(path="/etc/passwd"),  # not a configured log
+        lambda document: document.update(saved_at=10**400),
+    ],
+)
+def test_a_crafted_checkpoint_is_logged_counted_and_the_logs_are_read_from_the_start(tmp_path, baseline, caplog,
+                                                                                   change):
+    config, _ = saved_service(tmp_path, baseline)
+    edit_checkpoint(config.checkpoint_path, change)
+    with caplog.at_level(logging.WARNING):
+        second = ExporterService(config, baseline, clock=FakeClock(START))
+    assert "ignoring checkpoint" in caplog.text
+    assert second.checkpoint_rejections == {"checkpoint": 1}
+    append(tmp_path / "predictions.jsonl", predicted("p3", START))
+    second.read_logs()
+    second.recompute()
+    # counted from zero, each line once: no line skipped, none counted twice
+    assert {key: n for key, n in second.record_counts.items() if n} == {("predictions", "ok"): 3,
+                                                                       ("feedback", "ok"): 1}
+    assert second.published.snapshot.predictions == 3
+
+
+def value_paths(value, path=()):
+    """Every path to a value inside a decoded JSON document."""
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from value_paths(child, (*path, key))
+
+
+CRAFTED_VALUES = [10**400, -(2**64), 2**64, -1, 0, 1e308, -1e308, None, True, "", "\ud800", [], {}, [[[[[]]]]],
+                  {"a": {"b": {}}}, "x" * 5000, [-1, -1]]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          database=None)
+@given(data=st.data())
+def test_any_crafted_value_anywhere_never_crashes_the_exporter(tmp_path_factory, baseline, data):
+    tmp_path = tmp_path_factory.mktemp("crafted")
+    config, _ = saved_service(tmp_path, baseline)
+    document = json.loads(config.checkpoint_path.read_text())
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from([path for path in value_paths(document) if path]))
+        target = document
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(CRAFTED_VALUES)))
+    config.checkpoint_path.write_text(json.dumps(document))
+    second = ExporterService(config, baseline, clock=FakeClock(START))
+    append(tmp_path / "predictions.jsonl", predicted("p3", START))
+    second.read_logs()
+    second.recompute()
+    registry = CollectorRegistry()
+    registry.register(ExporterCollector(second))
+    assert generate_latest(registry)  # every metric can be written
+    counted = {key: n for key, n in second.record_counts.items() if n}
+    if second.checkpoint_rejections["checkpoint"]:  # started afresh: every line counted once, from zero
+        assert counted == {("predictions", "ok"): 3, ("feedback", "ok"): 1}
+        assert second.published.snapshot.predictions == 3
+    elif second.checkpoint_rejections["window"]:  # the window read again from the logs, the counters go on
+        assert second.published.snapshot.predictions == 3
+    else:  # a change that is still a valid checkpoint (a count, a time, a name): used as it says
+        assert second.restored_window

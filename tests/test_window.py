@@ -807,3 +807,88 @@ def test_a_score_outside_0_1_is_counted_and_logged_once(caplog):
     assert window.snapshot(now=100).scores_outside_unit == 2
     assert [record.getMessage()[:50] for record in caplog.records] == [
         "promml exporter: score 2.5 of prediction 'r0' is o"]
+
+
+def saved_window(baseline: Baseline) -> SlidingWindow:
+    window = SlidingWindow(baseline, windows=[WindowSpec("1m", 60), WindowSpec("2m", 120)], slot_seconds=10,
+                           segments=["region"], sample_size=40)
+    rows = drifted_rows(300, seed=2, spread=100)
+    rows[0].features["x"] = "text"  # a wrong type
+    rows[1].features["extra"] = 1.0  # an unknown feature
+    window.add_predictions(rows, now=100)
+    for row in rows[::3]:
+        window.add_feedback(Feedback(row.prediction_id, row.timestamp + 5, int(row.timestamp) % 2))
+    return window
+
+
+def snapshots_equal(left: list, right: list) -> bool:
+    import json
+
+    def plain(value):
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if dataclasses.is_dataclass(value):
+            return plain(dataclasses.asdict(value))
+        return value
+
+    return json.dumps([plain(s) for s in left], sort_keys=True) == json.dumps([plain(s) for s in right], sort_keys=True)
+
+
+def test_state_round_trip_gives_the_same_windows_and_goes_on_the_same(rich_baseline):
+    import json
+
+    window = saved_window(rich_baseline)
+    state = json.loads(json.dumps(window.to_state()))
+    restored = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60), WindowSpec("2m", 120)], slot_seconds=10,
+                             segments=["region"], sample_size=40)
+    restored.restore_state(state)
+    assert restored.pending == window.pending == 200 and restored.evicted_pending == window.evicted_pending
+    assert snapshots_equal(restored.snapshots(110), window.snapshots(110))
+    later = drifted_rows(200, seed=3, start=100, spread=30)  # new rows and labels land the same in both
+    for target in (window, restored):
+        target.add_predictions(later, now=130)
+        for row in later[::2]:
+            target.add_feedback(Feedback(row.prediction_id, 131, 1))
+    assert snapshots_equal(restored.snapshots(135), window.snapshots(135))
+
+
+def crafted(state: dict, path: list, value) -> dict:
+    import copy
+
+    changed = copy.deepcopy(state)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["slots", 0, 1, "predictions"], 10**400, r"slots\[0\]\[1\].predictions: expected an integer"),
+        (["slots", 0, 1, "predictions"], 1, r"slots\[0\]\[1\].counts.x\[0\]: expected an integer from 0 to 1"),
+        (["slots", 0, 1, "missing"], {"nope": 1}, r"missing: 'nope' is not a feature of this window"),
+        (["slots", 0, 1, "violations"], [["x", "bad_reason", 1]], r"violations\[0\]: expected \[feature, reason"),
+        (["slots", 0, 1, "labels", "labeled"], -1, r"labels.labeled: expected an integer"),
+        (["slots", 0, 0], 2**70, r"slots\[0\]\[0\]: expected an integer"),
+        (["pending", "ids"], [1] * 200, r"pending.ids\[0\]: expected a string"),
+        (["pending", "predictions"], [10**6] * 200, r"pending.predictions\[0\]: expected an integer from 0"),
+        (["pending", "timestamps"], "AAAAAAAA8H8=", r"pending.timestamps: values must be finite"),  # infinity
+        (["pending", "timestamps"], "AAAAAAAAAAA=", r"pending: columns of different lengths"),
+        (["evicted_pending"], 10**400, r"evicted_pending: expected an integer"),
+        (["layout"], "0" * 64, r"checkpoint.window: saved for other slots"),
+        (["slots"], [[1, {}]] * 2, r"slots\[0\]\[1\].predictions: missing"),
+    ],
+)
+def test_crafted_window_states_are_refused_and_nothing_changes(rich_baseline, path, value, message):
+    from promml.exporter.state import InvalidState
+
+    state = saved_window(rich_baseline).to_state()
+    window = SlidingWindow(rich_baseline, windows=[WindowSpec("1m", 60), WindowSpec("2m", 120)], slot_seconds=10,
+                           segments=["region"], sample_size=40)
+    with pytest.raises(InvalidState, match=message):
+        window.restore_state(crafted(state, path, value))
+    assert window.pending == 0 and window.snapshots(110)[0].predictions == 0

@@ -76,6 +76,20 @@ class ExporterCollector(Collector):
         )
         evicted.add_metric(model, window.evicted_pending)
         yield evicted
+        rejected = CounterMetricFamily(
+            "ml_exporter_checkpoint_rejected", "Checkpoints not used at start because they were invalid or of "
+            "another model, by part: checkpoint (all of it: logs read from the start) or window (rebuilt from the "
+            "logs).", labels=[*MODEL_LABELS, "part"],
+        )
+        for part in ("checkpoint", "window"):
+            rejected.add_metric([*model, part], service.checkpoint_rejections[part])
+        yield rejected
+        failures = CounterMetricFamily(
+            "ml_exporter_checkpoint_save_failures", "Checkpoint saves that failed (disk full, permissions...).",
+            labels=list(MODEL_LABELS),
+        )
+        failures.add_metric(model, service.checkpoint_save_failures)
+        yield failures
         yield _gauge("ml_window_seconds", "Length of the primary sliding window.", (), [((), config.window_seconds)],
                      model)
         yield _gauge("ml_window_length_seconds", "Length of each sliding window.", ("window",),

@@ -68,6 +68,7 @@ class ExporterConfig:
     poll_interval_seconds: float = 1.0
     max_pending_predictions: int = 200_000
     checkpoint_path: Path | None = None
+    checkpoint_interval_seconds: float = 60.0
     windows: tuple[WindowSpec, ...] = ()
     label_ttl_seconds: float | None = None
     early_label_grace_seconds: float = 30.0
@@ -115,6 +116,7 @@ _OPTIONAL = (
     "max_segment_values",
     "min_segment_rows",
     "checkpoint_path",
+    "checkpoint_interval_seconds",
 )
 _KNOWN = _REQUIRED + _OPTIONAL
 _EXAMPLE_WINDOWS = "[{name: 1h, seconds: 3600}, {name: 24h, seconds: 86400}]"
@@ -329,6 +331,9 @@ def parse_config(raw: Any, base_dir: Path = Path(".")) -> ExporterConfig:
             raw, "max_pending_predictions", ExporterConfig.max_pending_predictions
         ),
         checkpoint_path=checkpoint_path,
+        checkpoint_interval_seconds=_positive(
+            raw, "checkpoint_interval_seconds", ExporterConfig.checkpoint_interval_seconds
+        ),
         windows=windows,
         label_ttl_seconds=label_ttl,
         early_label_grace_seconds=_non_negative(

@@ -270,12 +270,14 @@ class LogFollower:
             )
         return found
 
-    def restore(self, positions: Iterable[FilePosition], replay_since: float) -> None:
+    def restore(self, positions: Iterable[FilePosition], replay_since: float | None) -> None:
         """Resume from a checkpoint: lines before each position are read again only if they may hold records
-        stamped after `replay_since` (they come back as `replayed`); later lines are new."""
+        stamped after `replay_since` (they come back as `replayed`; None: none is read again); later lines are
+        new."""
         self.close()
         for position in positions:
-            start = min(_replay_start(position.marks, replay_since), position.offset)
+            start = position.offset if replay_since is None else min(_replay_start(position.marks, replay_since),
+                                                                     position.offset)
             key = (position.dev, position.inode)
             self._files[key] = _FollowedFile(
                 path=position.path, key=key, offset=start, line_start=start, fingerprint=position.fingerprint,
@@ -387,17 +389,25 @@ class LogFollower:
     ) -> None:
         """Whether a new file is a copy: of an ended original (noted among its copies, one of which takes over
         from it) or of an intact one (not read while that original is intact)."""
-        original = self._copy_of_ended(followed, ended)
+        original = self._copy_of_ended(followed, ended, old_copies)
         if original is not None:
             old_copies[original].append(followed)
         followed.copy_of = original or self._copy_of_intact(followed, intact)
 
     @staticmethod
-    def _copy_of_ended(followed: _FollowedFile, ended: dict[FileKey, _FollowedFile]) -> FileKey | None:
-        """The truncated or lost file this new one is a copy of: it starts with the bytes read from it."""
+    def _copy_of_ended(
+        followed: _FollowedFile, ended: dict[FileKey, _FollowedFile], old_copies: dict[FileKey, list[_FollowedFile]],
+    ) -> FileKey | None:
+        """The truncated or lost file this new one is a copy of: it starts with the bytes read from it, or with
+        the first bytes of a copy of it (an original emptied before any of it was read has no fingerprint of its
+        own, but its copies have theirs)."""
         assert followed.handle is not None
         for key, original in ended.items():
-            if not original.copy_of and original.fingerprint.matches(followed.handle):
+            if original.copy_of:
+                continue
+            if original.fingerprint.matches(followed.handle) or any(
+                copy.fingerprint.matches(followed.handle) for copy in old_copies.get(key, ())
+            ):
                 followed.fingerprint = Fingerprint.of(os.pread(followed.handle.fileno(), FINGERPRINT_BYTES, 0))
                 return key
         return None

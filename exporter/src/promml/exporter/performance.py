@@ -28,6 +28,7 @@ from ..stats.performance import (
     roc_auc_from_histograms,
     unknown_class_rows,
 )
+from . import state as st
 
 __all__ = ["AUC_LOGIT_EDGES", "AUC_QUANTILE_EDGES", "LabelStats", "ModelClasses", "ScoreBins", "class_key",
            "window_performance"]
@@ -145,6 +146,54 @@ class LabelStats:
         self.residual_sum += other.residual_sum
         self.residual_abs_sum += other.residual_abs_sum
         self.residual_square_sum += other.residual_square_sum
+
+    def to_state(self) -> dict[str, Any]:
+        """The state as JSON values, for the checkpoint: score histograms as their non-zero bins."""
+        return {
+            "labeled": self.labeled, "correct": self.correct,
+            "confusion": [[label, predicted, rows] for (label, predicted), rows in sorted(self.confusion.items())],
+            "positive_scores": None if self.positive_scores is None else st.counts_to_state(self.positive_scores),
+            "negative_scores": None if self.negative_scores is None else st.counts_to_state(self.negative_scores),
+            "scores_outside_unit": self.scores_outside_unit,
+            "residuals": [self.residual_rows, st.float_to_state(self.residual_sum),
+                          st.float_to_state(self.residual_abs_sum), st.float_to_state(self.residual_square_sum)],
+        }
+
+    @classmethod
+    def from_state(cls, state: Any, score_bins: int, where: str, max_rows: int = st.MAX_COUNT) -> LabelStats:
+        """A state as saved by `to_state` with histograms of `score_bins` bins; every count at most the labelled
+        rows, and the right ones those on the confusion table's diagonal (InvalidState otherwise)."""
+        labeled = st.count(st.field(state, "labeled", where), f"{where}.labeled", max_rows)
+        stats = cls(labeled=labeled, correct=st.count(st.field(state, "correct", where), f"{where}.correct", labeled))
+        confusion = st.sequence(st.field(state, "confusion", where), f"{where}.confusion", labeled)
+        for index, entry in enumerate(confusion):
+            at = f"{where}.confusion[{index}]"
+            if not isinstance(entry, list) or len(entry) != 3:
+                raise st.InvalidState(f"{at}: expected [label class, predicted class, rows]")
+            stats.confusion[(st.text(entry[0], at), st.text(entry[1], at))] += st.count(entry[2], at, labeled)
+        histograms = [st.field(state, name, where) for name in ("positive_scores", "negative_scores")]
+        if (histograms[0] is None) != (histograms[1] is None):
+            raise st.InvalidState(f"{where}: expected both score histograms or neither")
+        if histograms[0] is not None:
+            stats.positive_scores, stats.negative_scores = (
+                st.counts_from_state(raw, f"{where}.{name}", score_bins, labeled)
+                for raw, name in zip(histograms, ("positive_scores", "negative_scores"), strict=True))
+        stats.scores_outside_unit = st.count(st.field(state, "scores_outside_unit", where),
+                                             f"{where}.scores_outside_unit", labeled)
+        residuals = st.sequence(st.field(state, "residuals", where), f"{where}.residuals", 4)
+        if len(residuals) != 4:
+            raise st.InvalidState(f"{where}.residuals: expected [rows, sum, absolute sum, square sum]")
+        stats.residual_rows = st.count(residuals[0], f"{where}.residuals[0]", labeled)
+        stats.residual_sum, stats.residual_abs_sum, stats.residual_square_sum = (
+            st.float_from_state(value, f"{where}.residuals[{i}]") for i, value in enumerate(residuals[1:], 1)
+        )
+        scored = 0
+        if stats.positive_scores is not None and stats.negative_scores is not None:
+            scored = int(stats.positive_scores.sum() + stats.negative_scores.sum())
+        diagonal = sum(rows for (label, predicted), rows in stats.confusion.items() if label == predicted)
+        if sum(stats.confusion.values()) > labeled or scored > labeled or diagonal != stats.correct:
+            raise st.InvalidState(f"{where}: counts do not add up to the labelled and right rows")
+        return stats
 
     def binary_outcomes(self, positive_class: str) -> dict[str, int]:
         """tp, fp, tn, fn with `positive_class` against every other class."""

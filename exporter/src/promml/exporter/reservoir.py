@@ -8,7 +8,11 @@ values every one of them is in the reservoir with the same probability, capacity
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from . import state as st
 
 
 class Reservoir:
@@ -39,6 +43,27 @@ class Reservoir:
     def values(self) -> np.ndarray:
         """A copy of the sample: `min(seen, capacity)` values, in no particular order."""
         return self._sample.copy()
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything the reservoir holds, its generator's state included, for the checkpoint."""
+        return {"capacity": self.capacity, "seen": self._seen, "values": st.floats_to_state(self._sample),
+                "rng": st.rng_to_state(self._rng)}
+
+    @classmethod
+    def from_state(cls, state: Any, max_capacity: int, where: str, max_seen: int = st.MAX_COUNT) -> Reservoir:
+        """A reservoir as saved by `to_state`, of at most `max_capacity` (InvalidState when it cannot be one); it
+        goes on drawing as the saved one would have."""
+        capacity = st.integer(st.field(state, "capacity", where), f"{where}.capacity", 1, max_capacity)
+        seen = st.count(st.field(state, "seen", where), f"{where}.seen", max_seen)
+        values = st.floats_from_state(st.field(state, "values", where), f"{where}.values", capacity)
+        if values.size != min(seen, capacity):
+            raise st.InvalidState(f"{where}.values: expected {min(seen, capacity)} values, got {values.size}")
+        reservoir = cls.__new__(cls)  # not __init__: its fresh generator would be replaced at once
+        reservoir.capacity = capacity
+        reservoir._rng = st.rng_from_state(st.field(state, "rng", where), f"{where}.rng")
+        reservoir._sample = values
+        reservoir._seen = seen
+        return reservoir
 
     def add(self, value: float) -> None:
         """Offer one value."""

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..baseline import CategoricalReference, NumericReference
+from . import state as st
 
 MAX_SEGMENT_FEATURES = 5
 """Segment features per exporter: each adds up to `max_segment_values` + 1 series per window to every segment
@@ -129,6 +130,26 @@ class SegmentTable:
             target[POSITIVE] += positives[code]
             counted_as[code] = value
         return [counted_as[code] for code in row_codes.tolist()]
+
+    def to_state(self) -> dict[str, list[int]]:
+        """value → [rows, positive, labelled, correct], for the checkpoint."""
+        return {value: [int(n) for n in counts.tolist()] for value, counts in self.counts.items()}
+
+    @classmethod
+    def from_state(cls, state: Any, max_values: int, where: str, max_rows: int = st.MAX_COUNT) -> SegmentTable:
+        """A table as saved by `to_state`: at most `max_values` values besides `OTHER_VALUE`, each with positive
+        and labelled rows at most its rows, and right ones at most its labelled ones."""
+        table = cls(max_values)
+        entries = st.mapping(state, where, max_values + 1)
+        for value, raw in entries.items():
+            name = st.text(value, f"{where} value")
+            counts = st.counts_from_state(raw, f"{where}.{name[:40]}", 4, max_rows)
+            if counts[POSITIVE] > counts[ROWS] or counts[LABELED] > counts[ROWS] or counts[CORRECT] > counts[LABELED]:
+                raise st.InvalidState(f"{where}.{name[:40]}: counts out of range ({counts.tolist()})")
+            table.counts[name] = counts
+        if sum(value != OTHER_VALUE for value in table.counts) > max_values:
+            raise st.InvalidState(f"{where}: more than {max_values} values")
+        return table
 
     def add_label(self, value: str, right: bool) -> None:
         """Count a label joined to a row counted under `value`."""

@@ -3,14 +3,17 @@
 Reading and recomputing run on one background thread; scrapes only read the last finished snapshot, so a scrape
 never waits for a recompute and never sees a half-updated one.
 
-Restart: the checkpoint holds the followers' positions and the line counters, saved together after every
-recompute and at shutdown. A restarted exporter goes on counting from the saved counters and reading from the
-saved positions, so every line is counted once however it was stopped. The window is not saved: the lines that may
-hold records still inside it are read again and added to the window without being counted (docs/exporter.md).
+Restart: the checkpoint holds the followers' positions, the line counters and the window's state, saved together
+every `checkpoint_interval_seconds` (after a recompute) and at shutdown. A restarted exporter goes on counting from
+the saved counters, reading from the saved positions and summing from the saved window, so every line is counted
+once however it was stopped, and the window survives logs deleted since. A checkpoint of version 1 has no window:
+then the lines that may hold records still inside it are read again and added to the window without being counted
+(docs/exporter.md).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
 import logging
@@ -40,13 +43,13 @@ from ..records import (
     parse_prediction,
     parse_timestamp,
 )
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, encode_checkpoint, load_checkpoint, save_checkpoint
 from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, PredictionColumns, columns_of
 from .config import ExporterConfig
 from .decode import decode_predictions
 from .early_labels import UNKNOWN as UNKNOWN_PREDICTION_ID
 from .early_labels import EarlyLabels
-from .log_follower import LogFollower, ReadResult
+from .log_follower import FilePosition, LogFollower, ReadResult
 from .misconfiguration import (
     FEATURES_MISMATCH,
     OTHER_MODEL_ONLY,
@@ -185,6 +188,11 @@ class ExporterService:
         self._labeled: OrderedDict[str, float] = OrderedDict()
         self._early_labels = EarlyLabels(config.early_label_grace_seconds)
         self.published = Published(None, None)
+        # checkpoints not used at start, by part: "checkpoint" (all of it: read from the start, counted from zero)
+        # or "window" (its window: rebuilt from the logs)
+        self.checkpoint_rejections: Counter[str] = Counter()
+        self.checkpoint_save_failures = 0
+        self.restored_window = False
         self._last_recompute = float("-inf")
         # what the lines read since the last recompute say about the configuration (see misconfiguration.py)
         self._seen_statuses: Counter[str] = Counter()
@@ -194,6 +202,7 @@ class ExporterService:
         self._seen_unknown: set[str] = set()
         self._line_problems: dict[str, str] = {}
         self._reported: tuple[frozenset[tuple[str, str]], float] = (frozenset(), float("-inf"))
+        self._last_save = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._resume()
@@ -208,27 +217,56 @@ class ExporterService:
             return
         try:
             checkpoint = load_checkpoint(path)
-        except CheckpointError as error:
+            if checkpoint is not None:
+                self._check_paths(checkpoint.positions)
+        except Exception as error:  # CheckpointError, or a case validation missed: never a crash loop at start
             logger.warning("promml exporter: ignoring checkpoint %s (%s); reading the logs from the start", path, error)
+            self.checkpoint_rejections["checkpoint"] += 1
             return
         if checkpoint is None:
             return
         model = (self.config.model_name, self.config.model_version)
         if (checkpoint.model_name, checkpoint.model_version) != model:
             logger.warning("promml exporter: checkpoint %s is for another model; reading the logs from the start", path)
+            self.checkpoint_rejections["checkpoint"] += 1
             return
         self.record_counts.update(checkpoint.record_counts)
         if checkpoint.labels is not None and not self.window.restore_label_totals(checkpoint.labels):
             logger.warning("promml exporter: checkpoint %s has other label delay buckets; the label counters start "
                            "from zero", path)
+        self._early_labels.restore(checkpoint.early_labels)
+        if checkpoint.window is not None:
+            try:
+                self.window.restore_state(checkpoint.window)  # changes nothing unless it succeeds
+            except Exception as error:  # InvalidState, or a case validation missed: rebuilt from the logs instead
+                logger.warning("promml exporter: the window saved in checkpoint %s is not used (%s); rebuilding it "
+                               "from the logs", path, error)
+                self.checkpoint_rejections["window"] += 1
+            else:
+                self.restored_window = True
+                self._labeled = OrderedDict(checkpoint.labeled)
+                self.newest_record.update(checkpoint.newest_records or {})
+                self._predictions.restore(checkpoint.positions.get(PREDICTIONS_LOG, []), None)
+                self._feedback.restore(checkpoint.positions.get(FEEDBACK_LOG, []), None)
+                return
         since = self._replay_since(self.clock())
         self._predictions.restore(checkpoint.positions.get(PREDICTIONS_LOG, []), since)
         self._feedback.restore(checkpoint.positions.get(FEEDBACK_LOG, []), since)
-        self._early_labels.restore(checkpoint.early_labels)
+
+    def _check_paths(self, positions: dict[str, list[FilePosition]] | Any) -> None:
+        """Every saved file must be one the configured patterns match: the checkpoint names the files it reads."""
+        patterns = {PREDICTIONS_LOG: self.config.prediction_logs, FEEDBACK_LOG: self.config.feedback_logs}
+        for log, files in positions.items():
+            if log not in patterns:
+                raise CheckpointError(f"checkpoint.logs: unknown log {log[:40]!r}")
+            for position in files:
+                if not any(_glob_matches(position.path, pattern) for pattern in patterns[log]):
+                    raise CheckpointError(f"checkpoint.logs.{log}: {position.path[:200]!r} is not matched by "
+                                          f"{', '.join(patterns[log])}")
 
     def save_checkpoint(self) -> None:
-        """Save positions and counters together (no-op without `checkpoint_path`); a failure is logged, and the
-        next save tries again."""
+        """Save positions, counters and the window together (no-op without `checkpoint_path`); a failure is logged
+        and counted, and the next save tries again."""
         path = self.config.checkpoint_path
         if path is None:
             return
@@ -244,11 +282,16 @@ class ExporterService:
             positions={PREDICTIONS_LOG: self._predictions.positions(), FEEDBACK_LOG: self._feedback.positions()},
             labels=self.window.label_totals(),
             early_labels=tuple(self._early_labels.entries()),
+            window=self.window.to_state(),
+            labeled=tuple(self._labeled.items()),
+            newest_records=dict(self.newest_record),
         )
         try:
-            save_checkpoint(checkpoint, path)
+            save_checkpoint(encode_checkpoint(checkpoint), path)
         except OSError as error:
+            self.checkpoint_save_failures += 1
             logger.warning("promml exporter: cannot save checkpoint %s: %s", path, error)
+        self._last_save = time.monotonic()
 
     def read_logs(self) -> None:
         """Ingest everything appended since the last call, one bounded poll at a time: predictions first, so their
@@ -474,7 +517,8 @@ class ExporterService:
         self.read_logs()
         if self.monotonic() - self._last_recompute >= self.config.recompute_interval_seconds:
             self.recompute()
-            self.save_checkpoint()
+            if time.monotonic() - self._last_save >= self.config.checkpoint_interval_seconds:
+                self.save_checkpoint()
 
     def start(self) -> None:
         """Run `step()` every poll interval on a daemon thread until `stop()`."""
@@ -526,6 +570,16 @@ def _epoch_or_none(text: str | None) -> float | None:
         return parse_timestamp(text)
     except InvalidRecord:
         return None
+
+
+def _glob_matches(path: str, pattern: str) -> bool:
+    """Would `glob.glob(pattern)` list `path`? As glob does, `*` and `?` stay within one path component."""
+    if not glob.has_magic(pattern):
+        return path == pattern
+    if path.count(os.sep) != pattern.count(os.sep):
+        return False
+    return all(fnmatch.fnmatchcase(part, wanted)
+               for part, wanted in zip(path.split(os.sep), pattern.split(os.sep), strict=True))
 
 
 def _unread_bytes(follower: LogFollower) -> int:

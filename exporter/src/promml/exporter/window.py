@@ -14,6 +14,8 @@ itself at most the longest window: a label for a prediction that has left every 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from collections import Counter
@@ -35,6 +37,7 @@ from ..stats.drift import (
     ks_statistic,
     psi,
 )
+from . import state as st
 from .checkpoint import LabelTotals
 from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, WRONG_TYPE, PredictionColumns, columns_of
 from .config import ConfigError, WindowSpec
@@ -76,6 +79,28 @@ def same_label(prediction: Any, label: Any) -> bool:
     return class_key(prediction) == class_key(label)
 
 
+VIOLATION_REASONS = (MISSING_FEATURE, WRONG_TYPE, UNKNOWN_FEATURE)
+
+MAX_SAVED_SLOTS = 100_000
+"""Slots a checkpoint may hold at most (a 24-hour window of 1-minute slots has 1,441)."""
+
+
+@dataclass(frozen=True)
+class SlotLayout:
+    """What a slot's saved state must fit: the baseline's features and their bins, which numeric features keep a
+    reservoir and of what capacity at most, the prediction references' bins, the ROC AUC score bins, the segment
+    features and how many values a slot keeps of each."""
+
+    bins: dict[str, int]
+    numeric: frozenset[str]
+    sampled: frozenset[str]
+    capacity: int
+    prediction_bins: dict[str, int]
+    score_bins: int
+    segments: tuple[str, ...]
+    max_segment_values: int
+
+
 @dataclass
 class _Slot:
     predictions: int = 0
@@ -87,6 +112,74 @@ class _Slot:
     prediction_counts: dict[str, np.ndarray] = field(default_factory=dict)
     labels: LabelStats = field(default_factory=LabelStats)
     segments: dict[str, SegmentTable] = field(default_factory=dict)
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything the slot holds, as JSON values (zero counts left out), for the checkpoint."""
+        return {
+            "predictions": self.predictions,
+            "counts": {name: st.counts_to_state(counts) for name, counts in self.counts.items()},
+            "missing": {name: n for name, n in self.missing.items() if n},
+            "out_of_range": {name: n for name, n in self.out_of_range.items() if n},
+            "violations": [[name, reason, n] for (name, reason), n in self.violations.items() if n],
+            "reservoirs": {name: reservoir.to_state() for name, reservoir in self.reservoirs.items()},
+            "prediction_counts": {name: st.counts_to_state(counts) for name, counts in self.prediction_counts.items()},
+            "labels": self.labels.to_state(),
+            "segments": {name: table.to_state() for name, table in self.segments.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: Any, layout: SlotLayout, where: str) -> _Slot:
+        """A slot as saved by `to_state`; InvalidState when it does not fit `layout` or a count is out of range
+        (no part of a slot counts more rows than the slot has)."""
+        rows = st.count(st.field(state, "predictions", where), f"{where}.predictions")
+        slot = cls(predictions=rows)
+
+        def known(name: Any, names: Any, at: str) -> str:
+            if name not in names:
+                raise st.InvalidState(f"{at}: {st.text(name, at)[:40]!r} is not a feature of this window")
+            return str(name)
+
+        counts = st.mapping(st.field(state, "counts", where), f"{where}.counts", len(layout.bins))
+        for name, raw in counts.items():
+            at = f"{where}.counts.{name}"
+            slot.counts[known(name, layout.bins, at)] = st.counts_from_state(raw, at, layout.bins[name], rows)
+            if int(slot.counts[name].sum()) > rows:
+                raise st.InvalidState(f"{at}: more binned values than rows")
+        for kind, names in (("missing", layout.bins), ("out_of_range", layout.numeric)):
+            target = getattr(slot, kind)
+            for name, n in st.mapping(st.field(state, kind, where), f"{where}.{kind}", len(names)).items():
+                target[known(name, names, f"{where}.{kind}")] = st.count(n, f"{where}.{kind}.{name}", rows)
+        violations = st.sequence(st.field(state, "violations", where), f"{where}.violations",
+                                 2 * len(layout.bins) + MAX_UNKNOWN_FEATURES + 1)
+        for index, entry in enumerate(violations):
+            at = f"{where}.violations[{index}]"
+            if not isinstance(entry, list) or len(entry) != 3 or entry[1] not in VIOLATION_REASONS:
+                raise st.InvalidState(f"{at}: expected [feature, reason, rows] with a reason of "
+                                      f"{', '.join(VIOLATION_REASONS)}")
+            name = st.text(entry[0], at) if entry[1] == UNKNOWN_FEATURE else known(entry[0], layout.bins, at)
+            slot.violations[(name, entry[1])] = st.count(entry[2], at, rows)
+        if sum(reason == UNKNOWN_FEATURE for _, reason in slot.violations) > MAX_UNKNOWN_FEATURES + 1:
+            raise st.InvalidState(f"{where}.violations: more than {MAX_UNKNOWN_FEATURES} unknown feature names")
+        reservoirs = st.mapping(st.field(state, "reservoirs", where), f"{where}.reservoirs", len(layout.sampled))
+        for name, raw in reservoirs.items():
+            at = f"{where}.reservoirs.{name}"
+            slot.reservoirs[known(name, layout.sampled, at)] = Reservoir.from_state(raw, layout.capacity, at, rows)
+        predicted = st.mapping(st.field(state, "prediction_counts", where), f"{where}.prediction_counts",
+                               len(layout.prediction_bins))
+        for name, raw in predicted.items():
+            at = f"{where}.prediction_counts.{name}"
+            size = layout.prediction_bins[known(name, layout.prediction_bins, at)]
+            slot.prediction_counts[name] = st.counts_from_state(raw, at, size, rows)
+            if int(slot.prediction_counts[name].sum()) > rows:
+                raise st.InvalidState(f"{at}: more binned values than rows")
+        slot.labels = LabelStats.from_state(st.field(state, "labels", where), layout.score_bins, f"{where}.labels",
+                                            rows)
+        segments = st.mapping(st.field(state, "segments", where), f"{where}.segments", len(layout.segments))
+        for name, raw in segments.items():
+            at = f"{where}.segments.{name}"
+            slot.segments[known(name, layout.segments, at)] = SegmentTable.from_state(
+                raw, layout.max_segment_values, at, rows)
+        return slot
 
 
 @dataclass(frozen=True)
@@ -287,6 +380,134 @@ class SlidingWindow:
         self.label_delay_counts = np.array(totals.delay_counts, dtype=np.int64)
         self.label_delay_sum = totals.delay_sum
         return True
+
+    # --- Checkpoint ------------------------------------------------------------------------------------------------
+
+    def slot_layout(self) -> SlotLayout:
+        baseline = self.baseline
+        sampled = frozenset(name for name, ref in baseline.numeric.items() if getattr(ref, "sample", None) is not None)
+        prediction_refs = (("score", getattr(baseline, "score", None)), ("class", getattr(baseline, "predicted_class",
+                                                                                               None)))
+        return SlotLayout(
+            bins={name: ref.ref_ratios.size for name, ref in {**baseline.numeric, **baseline.categorical}.items()},
+            numeric=frozenset(baseline.numeric), sampled=sampled, capacity=self.sample_size,
+            prediction_bins={target: ref.ref_ratios.size for target, ref in prediction_refs if ref is not None},
+            score_bins=self.score_bins.size, segments=self.segments,
+            max_segment_values=self.max_segment_values * SLOT_VALUES_PER_REPORTED,
+        )
+
+    def layout_digest(self) -> str:
+        """SHA-256 of everything the meaning of saved slots depends on: slot length, sample size, task, classes and
+        positive class, segments, every bin of the baseline and the ROC AUC score bins. Saved state with another
+        digest is not restored."""
+        baseline = self.baseline
+        references = {**baseline.numeric, **baseline.categorical, "\0score": getattr(baseline, "score", None),
+                      "\0class": getattr(baseline, "predicted_class", None)}
+        bins = {name: None if ref is None else (
+            [float(edge) for edge in ref.edges] if isinstance(ref, NumericReference) else list(ref.categories))
+            for name, ref in references.items()}
+        model_classes = None if self.model.classes is None else list(self.model.classes)
+        described = [self.slot_seconds, self.sample_size, self.task, self.positive_class, model_classes,
+                     list(self.segments), self.max_segment_values, sorted(self.slot_layout().sampled), bins,
+                     self.score_bins.edges.tolist()]
+        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+    def to_state(self) -> dict[str, Any]:
+        """The window's state for the checkpoint: every slot, the predictions waiting for a label (in arrival
+        order, so they are evicted in the same order), the pending evictions counter and the reservoir seeds.
+        The pending table is columns: ids, times and scores (base64 float64, NaN for no score), and each
+        prediction and segment value as an index into a table of the distinct ones."""
+        ids, timestamps, scores, codes = [], [], [], []
+        values: dict[tuple[str, Any], int] = {}
+        segment_values: list[dict[Any, int]] = [{} for _ in self.segments]
+        segment_codes: list[list[int]] = [[] for _ in self.segments]
+        for prediction_id, (_, prediction, score, timestamp, *segment_entry) in self._pending.items():
+            ids.append(prediction_id)
+            timestamps.append(timestamp)
+            scores.append(math.nan if score is None else score)
+            codes.append(values.setdefault((type(prediction).__name__, prediction), len(values)))
+            for feature, value in enumerate(segment_entry[0] if segment_entry else [None] * len(self.segments)):
+                segment_codes[feature].append(-1 if value is None else
+                                              segment_values[feature].setdefault(value, len(segment_values[feature])))
+        return {
+            "layout": self.layout_digest(),
+            "slots": [[key, slot.to_state()] for key, slot in sorted(self._slots.items())],
+            "pending": {
+                "ids": ids,
+                "timestamps": st.floats_to_state(np.asarray(timestamps, dtype=float)),
+                "scores": st.floats_to_state(np.asarray(scores, dtype=float)),
+                "values": [value for _, value in values],
+                "predictions": codes,
+                "segments": [[list(table), column] for table, column in zip(segment_values, segment_codes,
+                                                                              strict=True)],
+            },
+            "evicted_pending": self.evicted_pending,
+            "seeds": st.rng_to_state(self._seeds),
+        }
+
+    def restore_state(self, state: Any) -> None:
+        """Take the state saved by `to_state`: InvalidState (and nothing changed) when it was saved for another
+        layout or is not valid."""
+        where = "checkpoint.window"
+        if st.field(state, "layout", where) != self.layout_digest():
+            raise st.InvalidState(f"{where}: saved for other slots, bins, segments or sample size")
+        layout = self.slot_layout()
+        slots: dict[int, _Slot] = {}
+        limit = int(st.MAX_TIME // self.slot_seconds)
+        for index, entry in enumerate(st.sequence(st.field(state, "slots", where), f"{where}.slots",
+                                                  MAX_SAVED_SLOTS)):
+            at = f"{where}.slots[{index}]"
+            if not isinstance(entry, list) or len(entry) != 2:
+                raise st.InvalidState(f"{at}: expected [slot, state]")
+            key = st.integer(entry[0], f"{at}[0]", -limit, limit)
+            if key in slots:
+                raise st.InvalidState(f"{at}: slot {key} appears twice")
+            slots[key] = _Slot.from_state(entry[1], layout, f"{at}[1]")
+        pending = self._pending_from_state(st.field(state, "pending", where), f"{where}.pending")
+        evicted = st.count(st.field(state, "evicted_pending", where), f"{where}.evicted_pending")
+        seeds = st.rng_from_state(st.field(state, "seeds", where), f"{where}.seeds")
+        self._slots, self._pending, self.evicted_pending, self._seeds = slots, pending, evicted, seeds
+
+    def _pending_from_state(self, state: Any, where: str) -> dict[str, tuple[Any, ...]]:
+        ids = st.sequence(st.field(state, "ids", where), f"{where}.ids", self.max_pending)
+        rows = len(ids)
+        timestamps = st.floats_from_state(st.field(state, "timestamps", where), f"{where}.timestamps", rows)
+        scores = st.floats_from_state(st.field(state, "scores", where), f"{where}.scores", rows, finite=False)
+        values = [st.scalar(value, f"{where}.values[{i}]")
+                  for i, value in enumerate(st.sequence(st.field(state, "values", where), f"{where}.values", rows))]
+        codes = st.sequence(st.field(state, "predictions", where), f"{where}.predictions", rows)
+        segments = st.sequence(st.field(state, "segments", where), f"{where}.segments", len(self.segments))
+        if timestamps.size != rows or scores.size != rows or len(codes) != rows or len(segments) != len(self.segments):
+            raise st.InvalidState(f"{where}: columns of different lengths")
+        if np.abs(timestamps).max(initial=0.0) > st.MAX_TIME or np.isinf(scores).any():
+            raise st.InvalidState(f"{where}: a time or score out of range")
+        segment_columns = []
+        for feature, entry in enumerate(segments):
+            at = f"{where}.segments[{feature}]"
+            if not isinstance(entry, list) or len(entry) != 2:
+                raise st.InvalidState(f"{at}: expected [values, codes]")
+            table = [st.text(v, at) for v in st.sequence(entry[0], f"{at}[0]", rows)]
+            column = st.sequence(entry[1], f"{at}[1]", rows)
+            if len(column) != rows:
+                raise st.InvalidState(f"{at}: columns of different lengths")
+            if not all(type(code) is int and -1 <= code < len(table) for code in column):
+                for code in column:
+                    st.integer(code, at, -1, len(table) - 1)
+            segment_columns.append([None if code == -1 else table[code] for code in column])
+        st.texts(ids, f"{where}.ids")
+        if len(set(ids)) != rows:
+            raise st.InvalidState(f"{where}.ids: an id appears twice")
+        if not all(type(code) is int and 0 <= code < len(values) for code in codes):
+            for row, code in enumerate(codes):
+                st.integer(code, f"{where}.predictions[{row}]", 0, len(values) - 1)
+        keys = np.floor(timestamps / self.slot_seconds).astype(np.int64).tolist()
+        predictions = [values[code] for code in codes]
+        score_list = [None if math.isnan(score) else score for score in scores.tolist()]
+        entries = zip(keys, predictions, score_list, timestamps.tolist(), strict=True)
+        if self.segments:
+            entries = ((*entry, counted_as) for entry, counted_as in zip(entries, zip(*segment_columns, strict=True),
+                                                                           strict=True))
+        return dict(zip(ids, entries, strict=True))
 
     def snapshots(self, now: float) -> list[WindowSnapshot]:
         """Drop expired slots and compute every window, the primary one first."""
