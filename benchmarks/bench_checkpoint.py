@@ -26,10 +26,17 @@ import time
 from collections import deque
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from promml.baseline import build_baseline, parse_baseline
-from promml.exporter.checkpoint import Checkpoint, encode_checkpoint, load_checkpoint, save_checkpoint
+from promml.exporter.checkpoint import (
+    Checkpoint,
+    checkpoint_to_dict,
+    encode_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from promml.exporter.columns import PredictionColumns
 from promml.exporter.config import WindowSpec
 from promml.exporter.window import SlidingWindow
@@ -107,6 +114,9 @@ def measure(baseline, rate: int, folder: Path) -> dict[str, float]:
     labeled = tuple((f"id-{n:08d}-7f3a9c1e", now - n * 0.01) for n in range(window.max_pending))
     checkpoint = Checkpoint("bench-model", "1", now, {("predictions", "ok"): rate * DAY}, {},
                             window=window.to_state(), labeled=labeled, newest_records={"predictions": now})
+    state = checkpoint.window
+    parts = {"slots": msgspec.json.encode(state["slots"]), "pending": msgspec.json.encode(state["pending"]),
+             "labeled": msgspec.json.encode(checkpoint_to_dict(checkpoint)["labeled"])}
     began = time.perf_counter()
     data = encode_checkpoint(checkpoint)
     save_checkpoint(data, folder / "checkpoint.json")
@@ -120,7 +130,7 @@ def measure(baseline, rate: int, folder: Path) -> dict[str, float]:
     assert [s.predictions for s in restored.snapshots(now)] == [s.predictions for s in window.snapshots(now)]
     return {"rate": rate, "rows": rate * DAY, "window": filled - started, "process": filled, "bytes": len(data),
             "save": save_seconds, "restore": restore_seconds, "binning": binning, "pending": window.pending,
-            "slots": len(restored._slots)}
+            "slots": len(restored._slots), **{f"{name} bytes": len(part) for name, part in parts.items()}}
 
 
 def baseline_for_bench():
@@ -157,6 +167,11 @@ def main() -> int:
               f"{result['window'] / 2**20:.1f} | {result['process'] / 2**20:.1f} | {result['bytes'] / 2**20:.1f} | "
               f"{result['save']:.2f} | {result['restore']:.2f} | {result['binning']:.2f} | "
               f"{result['binning'] / result['restore']:.0f}× |")
+    print()
+    for result in results:
+        print(f"{result['rate']}/s: of the checkpoint's {result['bytes'] / 2**20:.1f} MiB, slots "
+              f"{result['slots bytes'] / 2**20:.1f} MiB, pending predictions {result['pending bytes'] / 2**20:.1f} "
+              f"MiB, labelled ids {result['labeled bytes'] / 2**20:.1f} MiB")
     print()
     failed = False
     top = results[-1]
