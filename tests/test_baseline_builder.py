@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import chisquare
+from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -165,7 +166,7 @@ def test_target_is_excluded_and_recorded(training: dict[str, Any]) -> None:
     assert set(baseline["features"]) == {"income", "age", "region"}
     assert baseline["target"] == "label"
     assert baseline["n_rows"] == 2000
-    assert baseline["format_version"] == FORMAT_VERSION == 3
+    assert baseline["format_version"] == FORMAT_VERSION == 4
     assert (baseline["model_name"], baseline["model_version"]) == ("credit-risk", "1.0.0")
 
 
@@ -576,6 +577,50 @@ def test_validation_data_provides_the_performance(binary: dict[str, Any]) -> Non
     assert baseline["score"]["count"] == 1000
 
 
+def test_the_calibration_map_is_scikit_learns_isotonic_fit_on_the_validation_rows(binary: dict[str, Any]) -> None:
+    training = {"x": binary["x"][:2000], "label": binary["label"][:2000]}
+    validation = {name: values[2000:] for name, values in binary.items()}
+    baseline = build_baseline(training, target="label", prediction="predicted", score="proba", validation=validation)
+    spec = baseline["calibration"]
+    assert (spec["kind"], spec["method"], spec["source"], spec["n_rows"]) == (
+        "positive_class", "isotonic", "validation", 1000)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(validation["proba"], validation["label"])
+    bins = np.searchsorted(spec["bin_edges"], validation["proba"], side="right")
+    np.testing.assert_array_equal(np.asarray(spec["probabilities"])[bins], iso.predict(validation["proba"]))
+    assert spec["rows"] == np.bincount(bins, minlength=len(spec["probabilities"])).tolist()
+
+
+def test_the_calibration_is_of_the_positive_class_and_from_the_training_rows_without_validation() -> None:
+    rng = np.random.default_rng(4)
+    label = rng.choice(["no", "yes"], 500)
+    score = np.where(label == "yes", 0.6, 0.3) + 0.3 * rng.random(500)
+    predicted = np.where(score > 0.6, "yes", "no").tolist()
+    data = {"x": rng.normal(size=500), "y": label.tolist(), "p": predicted, "s": score}
+    spec = build_baseline(data, target="y", prediction="p", score="s")["calibration"]
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, label == "yes")
+    bins = np.searchsorted(spec["bin_edges"], score, side="right")
+    assert spec["source"] == "training"
+    np.testing.assert_array_equal(np.asarray(spec["probabilities"])[bins], iso.predict(score))
+
+
+def test_a_multiclass_calibration_is_of_the_prediction_being_right_from_the_top_score() -> None:
+    rng = np.random.default_rng(5)
+    label = rng.integers(0, 3, 600)
+    right = rng.random(600) < 0.7
+    predicted = np.where(right, label, (label + 1) % 3)
+    top = np.where(right, 0.6, 0.4) + 0.4 * rng.random(600)
+    spec = build_baseline({"x": rng.normal(size=600), "y": label, "p": predicted, "s": top},
+                          target="y", prediction="p", score="s")["calibration"]
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(top, right)
+    bins = np.searchsorted(spec["bin_edges"], top, side="right")
+    assert spec["kind"] == "correct_prediction"
+    np.testing.assert_array_equal(np.asarray(spec["probabilities"])[bins], iso.predict(top))
+
+
+def test_no_score_no_calibration(binary: dict[str, Any]) -> None:
+    assert build_baseline(binary, target="label", prediction="predicted")["calibration"] is None
+
+
 def test_validation_is_used_even_when_the_training_data_has_predictions(binary: dict[str, Any]) -> None:
     validation = {name: values[:500] for name, values in binary.items()}
     baseline = build_baseline(binary, target="label", prediction="predicted", validation=validation)
@@ -632,7 +677,7 @@ def test_format_3_file_round_trips(binary: dict[str, Any], tmp_path: Path) -> No
     save_baseline(built, path)
     assert json.loads(path.read_text()) == built
     loaded = load_baseline(path)
-    assert (loaded.format_version, loaded.task, loaded.sample_size) == (3, "classification", 300)
+    assert (loaded.format_version, loaded.task, loaded.sample_size) == (4, "classification", 300)
     assert loaded.performance == built["performance"]["metrics"]
     assert (loaded.classes, loaded.positive_class) == (("0", "1"), "1")
     x = loaded.numeric["x"]
@@ -682,6 +727,8 @@ def test_cli_with_prediction_score_and_validation(
                              "prediction 'predicted', score 'proba'; classification performance on 1000 "
                              "validation rows: accuracy=")
     assert f"accuracy={accuracy_score(y, p):.4g}" in output
+    assert output.rstrip().endswith(f"; calibration (positive_class) on 1000 validation rows, "
+                                    f"{loaded.calibration.bins} bins")
 
 
 def test_cli_rejects_an_unknown_task(capsys: pytest.CaptureFixture[str]) -> None:

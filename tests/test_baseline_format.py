@@ -75,8 +75,8 @@ def _set(document: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[st
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("format_version",), 4, "'format_version' must be 1, 2 or 3, got 4"),
-        (("format_version",), True, "'format_version' must be 1, 2 or 3, got True"),
+        (("format_version",), 5, "'format_version' must be 1, 2, 3 or 4, got 5"),
+        (("format_version",), True, "'format_version' must be 1, 2, 3 or 4, got True"),
         (("classes",), [], "'classes' must be a non-empty list of distinct strings or null"),
         (("classes",), ["0", "0"], "'classes' must be a non-empty list of distinct strings or null"),
         (("positive_class",), "2", "'positive_class' '2' must be one of 'classes'"),
@@ -170,7 +170,7 @@ def test_a_format_1_file_needs_only_bins() -> None:
 
 
 @pytest.fixture
-def format_3() -> dict[str, Any]:
+def format_4() -> dict[str, Any]:
     rng = np.random.default_rng(0)
     label = rng.integers(0, 2, 200)
     return build_baseline(
@@ -178,6 +178,12 @@ def format_3() -> dict[str, Any]:
          "predicted": label ^ (rng.random(200) < 0.2), "proba": rng.random(200)},
         target="label", prediction="predicted", score="proba", sample_size=50,
     )
+
+
+@pytest.fixture
+def format_3(format_4: dict[str, Any]) -> dict[str, Any]:
+    """The same file as format 3 wrote it: no calibration."""
+    return {key: value for key, value in format_4.items() if key != "calibration"} | {"format_version": 3}
 
 
 @pytest.fixture
@@ -206,6 +212,46 @@ def test_a_format_3_file_records_the_classes_and_the_positive_class(format_3: di
     loaded = parse_baseline(format_3)
     assert loaded.format_version == 3
     assert (loaded.classes, loaded.positive_class) == (("0", "1"), "1")
+
+
+def test_a_format_4_file_holds_the_calibration_map(format_4: dict[str, Any]) -> None:
+    loaded = parse_baseline(format_4)
+    spec = format_4["calibration"]
+    assert loaded.format_version == 4
+    assert (loaded.calibration_kind, loaded.calibration_source) == ("positive_class", "training")
+    assert loaded.calibration.edges.tolist() == spec["bin_edges"]
+    assert loaded.calibration.probabilities.tolist() == spec["probabilities"]
+    assert loaded.calibration.rows.tolist() == spec["rows"] and sum(spec["rows"]) == spec["n_rows"] == 200
+
+
+def test_older_files_load_without_a_calibration_map(format_3: dict[str, Any], format_2: dict[str, Any]) -> None:
+    for document in (format_3, format_2):
+        loaded = parse_baseline(document)
+        assert (loaded.calibration, loaded.calibration_kind, loaded.calibration_source) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("calibration",), [1], "'calibration' must be an object or null"),
+        (("calibration", "kind"), "score", "'calibration': 'kind' must be one of positive_class, correct_prediction"),
+        (("calibration", "source"), "test", "'calibration': 'source' must be one of training, validation"),
+        (("calibration", "bin_edges"), [0.5, 0.4], "'calibration': 'bin_edges' must be a strictly increasing"),
+        (("calibration", "probabilities"), [0.5], "'calibration': 'probabilities' must be len(bin_edges) + 1"),
+        (("calibration", "rows"), [1], "'calibration': 'rows' must be"),
+    ],
+)
+def test_load_rejects_an_invalid_calibration_naming_the_key(
+    format_4: dict[str, Any], path: tuple[str, ...], value: Any, message: str
+) -> None:
+    with pytest.raises(BaselineError, match=re.escape(message)):
+        parse_baseline(_set(format_4, path, value))
+
+
+def test_a_calibration_must_be_non_decreasing(format_4: dict[str, Any]) -> None:
+    spec = {**format_4["calibration"], "bin_edges": [0.5], "probabilities": [0.9, 0.1], "rows": [1, 1]}
+    with pytest.raises(BaselineError, match="non-decreasing"):
+        parse_baseline({**format_4, "calibration": spec})
 
 
 def test_a_format_2_mean_residual_is_turned_into_label_minus_prediction() -> None:

@@ -38,7 +38,7 @@ def test_base_dependencies_and_extras():
              for extra, requirements in project["optional-dependencies"].items()}
     base = {requirement.split(">")[0] for requirement in project["dependencies"]}
     assert base == {"prometheus-client", "numpy", "msgspec"}
-    assert names["exporter"] == {"flask", "waitress", "scipy", "pyyaml"}
-    assert names["demo"] == names["exporter"] | {"scikit-learn", "markdown"}  # markdown: the receiver's runbooks
+    assert names["exporter"] == {"flask", "waitress", "scipy", "pyyaml", "scikit-learn"}
+    assert names["demo"] == names["exporter"] | {"markdown"}  # markdown: the receiver's runbooks
     assert names["backtest"] == names["exporter"] | {"matplotlib"}
     assert names["dev"] >= names["exporter"] | names["demo"] | names["backtest"]

@@ -1,4 +1,4 @@
-"""Building the baseline file (format 3) from training data, from Python or as `promml baseline`.
+"""Building the baseline file (format 4) from training data, from Python or as `promml baseline`.
 
 Every column is a feature except the target, the model's prediction and its score. Features are summarised as
 bins, statistics and a bounded sample; the prediction and score columns (the model's outputs on the reference
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..stats.binning import numeric_bin_edges
+from ..stats.calibration import fit_calibration
 from ..stats.performance import (
     class_key,
     classification_metrics,
@@ -314,6 +315,44 @@ def reference_performance(
     return rows, metrics
 
 
+def reference_calibration(
+    target: Any, prediction: Any, score: Any, *, classes: list[str], positive_class: str | None,
+    source: str, score_name: str = "",
+) -> dict[str, Any] | None:
+    """The calibration map of the score (`promml.stats.calibration`) fitted on the labelled rows, as stored in the
+    file; None when no row has a target, a prediction and a finite score.
+
+    Binary model (at most two classes): the probability that the row is of `positive_class`, from the score,
+    which is then the positive class's score. Multi-class: the probability that the predicted class is right,
+    from the score, which is then the top class's score (what the prediction log holds for such a model).
+    """
+    scores = _strict_numbers(f"score column {score_name!r}", score)
+    target_list, prediction_list = _values(target), _values(prediction)
+    keep = np.isfinite(scores) & np.array(
+        [not (is_missing(t) or is_missing(p)) for t, p in zip(target_list, prediction_list, strict=True)], dtype=bool)
+    indices = np.flatnonzero(keep)
+    if indices.size == 0:
+        return None
+    truth = _class_keys([target_list[i] for i in indices])
+    binary = len(classes) <= 2
+    if binary:
+        positive = positive_class if positive_class is not None else default_positive_class(classes)
+        labels = np.array([label == positive for label in truth], dtype=int)
+    else:
+        predicted = _class_keys([prediction_list[i] for i in indices])
+        labels = np.array([t == p for t, p in zip(truth, predicted, strict=True)], dtype=int)
+    calibration = fit_calibration(scores[keep], labels)
+    return {
+        "kind": "positive_class" if binary else "correct_prediction",
+        "method": "isotonic",
+        "source": source,
+        "n_rows": int(indices.size),
+        "bin_edges": calibration.edges.tolist(),
+        "probabilities": calibration.probabilities.tolist(),
+        "rows": calibration.rows.tolist(),
+    }
+
+
 def _values(values: Any) -> list[Any]:
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
@@ -387,7 +426,8 @@ def build_baseline(
     drawn with `seed`. `task` defaults to what the target (else the prediction) looks like. A classifier's
     classes are those of the target and prediction; `positive_class` defaults, for at most two classes, to the
     larger one, and is recorded for the exporter. Performance comes from
-    `validation` (same column names) when given, else from the training data's target and prediction.
+    `validation` (same column names) when given, else from the training data's target and prediction; so does the
+    score's calibration map for estimated performance (`reference_calibration`), when `score` is given too.
     Raises BaselineError for unusable input.
     """
     _positive_int("n_bins", n_bins, 2)
@@ -420,7 +460,7 @@ def build_baseline(
 
     if task is None and (target is not None or prediction is not None):
         task = detect_task(data[target] if target is not None else source_of(prediction)[1][prediction])
-    predicted_class_spec = score_spec = performance = None
+    predicted_class_spec = score_spec = performance = calibration = None
     classes, positive = model_classes(
         task, None if target is None else source_of(target)[1][target],
         None if prediction is None else source_of(prediction)[1][prediction], positive_class,
@@ -442,6 +482,11 @@ def build_baseline(
             names=(target, prediction, score), classes=classes, positive_class=positive,
         )
         performance = {"source": origin, "n_rows": used, "metrics": metrics}
+        if score is not None and task == "classification" and classes:
+            calibration = reference_calibration(
+                table[target], table[prediction], table[score], classes=classes, positive_class=positive,
+                source=origin, score_name=score,
+            )
     return {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -460,6 +505,7 @@ def build_baseline(
         "score": score_spec,
         "predicted_class": predicted_class_spec,
         "performance": performance,
+        "calibration": calibration,
     }
 
 
@@ -581,6 +627,12 @@ def _summary_line(args: argparse.Namespace, baseline: Mapping[str, Any]) -> str:
         metrics = " ".join(f"{name}={value:.4g}" for name, value in performance["metrics"].items())
         line += (f"; {baseline['task']} performance on {performance['n_rows']} {performance['source']} rows: "
                  f"{metrics}")
+    calibration = baseline["calibration"]
+    if calibration:
+        line += (f"; calibration ({calibration['kind']}) on {calibration['n_rows']} {calibration['source']} rows, "
+                 f"{len(calibration['probabilities'])} bins")
+    elif performance and baseline["task"] == "classification":
+        line += "; no calibration, so the exporter estimates no performance before labels: give --score too"
     return line
 
 

@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 3
-"""The version `build_baseline` writes."""
-READABLE_FORMAT_VERSIONS = (1, 2, 3)
+from ..stats.calibration import Calibration
+
+FORMAT_VERSION = 4
+"""The version `build_baseline` writes (4 adds the score's calibration map)."""
+READABLE_FORMAT_VERSIONS = (1, 2, 3, 4)
 """Versions `load_baseline` accepts; an older file loads with every newer field None or empty."""
 DEFAULT_BINS = 10
 DEFAULT_SAMPLE_SIZE = 5000
@@ -40,6 +42,9 @@ CLASSIFICATION_MAX_LABELS = 20
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse", "mean_residual")
 PERFORMANCE_SOURCES = ("training", "validation")
+CALIBRATION_KINDS = ("positive_class", "correct_prediction")
+"""What a calibration map's probability is of: the row being of the positive class (a binary model's score), or
+the predicted class being right (a multi-class model's top-class score)."""
 RATIO_SUM_TOLERANCE = 1e-6
 """Stored shares must sum to 1 within this; JSON round trips floats exactly, so only hand edits can miss it."""
 
@@ -148,6 +153,13 @@ class Baseline:
     positive_class: str | None = None
     """The one positive class of a binary classifier, used by the builder's and the exporter's metrics alike;
     None before format 3 and for multi-class models."""
+    calibration: Calibration | None = None
+    """The score → probability map for confidence-based performance estimation; None before format 4 and when
+    the reference data had no labelled scores (then the exporter exports no estimate)."""
+    calibration_kind: str | None = None
+    """One of `CALIBRATION_KINDS` when `calibration` is set."""
+    calibration_source: str | None = None
+    """"validation" or "training": the labelled rows the map was fitted on."""
 
 
 # --- Validation -----------------------------------------------------------------------------------------------
@@ -341,8 +353,12 @@ def _with_newer_fields(baseline: Baseline, raw: Mapping[str, Any], source: str, 
         # format 2 stored the mean of prediction − target; format 3 defines residual = label − prediction
         performance["mean_residual"] = -performance["mean_residual"]
     classes, positive_class = _classes(raw, source) if baseline.format_version >= 3 else (None, None)
+    calibration, kind, origin = _calibration(raw, source) if baseline.format_version >= 4 else (None, None, None)
     return replace(
         baseline,
+        calibration=calibration,
+        calibration_kind=kind,
+        calibration_source=origin,
         classes=classes,
         positive_class=positive_class,
         score=None if score is None else _numeric_reference(score, f"{source}: 'score'", sample_size),
@@ -366,6 +382,34 @@ def _classes(raw: Mapping[str, Any], source: str) -> tuple[tuple[str, ...] | Non
     if positive_class is not None and (classes is None or positive_class not in classes):
         raise BaselineError(f"{source}: 'positive_class' {positive_class!r} must be one of 'classes' ({classes!r})")
     return (None if classes is None else tuple(classes)), positive_class
+
+
+def _calibration(raw: Mapping[str, Any], source: str) -> tuple[Calibration | None, str | None, str | None]:
+    """Format 4's `calibration`: null, or an object with `kind`, `source`, `n_rows`, `bin_edges` (strictly
+    increasing), `probabilities` (one more, non-decreasing, in [0, 1]) and `rows` (reference rows per bin)."""
+    spec = _object_or_null(raw, "calibration", source)
+    if spec is None:
+        return None, None, None
+    where = f"{source}: 'calibration'"
+    kind, origin = spec.get("kind"), spec.get("source")
+    if kind not in CALIBRATION_KINDS:
+        raise BaselineError(f"{where}: 'kind' must be one of {', '.join(CALIBRATION_KINDS)}, got {kind!r}")
+    if origin not in PERFORMANCE_SOURCES:
+        raise BaselineError(f"{where}: 'source' must be one of {', '.join(PERFORMANCE_SOURCES)}, got {origin!r}")
+    edges, probabilities, rows = spec.get("bin_edges"), spec.get("probabilities"), spec.get("rows")
+    if not isinstance(edges, list) or not all(_finite_number(e) for e in edges) or any(
+            b <= a for a, b in pairwise(edges)):
+        raise BaselineError(f"{where}: 'bin_edges' must be a strictly increasing list of finite numbers")
+    if not isinstance(probabilities, list) or len(probabilities) != len(edges) + 1 or not all(
+            _ratio(p) for p in probabilities) or any(b < a for a, b in pairwise(probabilities)):
+        raise BaselineError(f"{where}: 'probabilities' must be len(bin_edges) + 1 = {len(edges) + 1} "
+                            "non-decreasing numbers from 0 to 1")
+    if not isinstance(rows, list) or len(rows) != len(probabilities) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in rows):
+        raise BaselineError(f"{where}: 'rows' must be {len(probabilities)} non-negative integers")
+    calibration = Calibration(edges=_read_only(edges), probabilities=_read_only(probabilities),
+                              rows=np.asarray(rows, dtype=np.int64))
+    return calibration, kind, origin
 
 
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:
