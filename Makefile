@@ -51,13 +51,26 @@ $(BENCH_VENV)/.installed: exporter/pyproject.toml exporter/setup.py exporter/src
 	$(BENCH_VENV)/bin/pip install --quiet -e 'exporter[exporter]' 'evidently>=0.7,<0.8' 'pandas<3'
 	touch $@
 
-bench: install $(BENCH_VENV)/.installed
+# NannyML 0.13 pins dependencies that clash with the project's, so the CBPE comparison runs in a virtualenv of its
+# own too: NannyML, and promml without its dependencies (the benchmark needs numpy, scipy and scikit-learn, which
+# NannyML brings, and the package's own two).
+NANNYML_VENV ?= .venv-nannyml
+
+$(NANNYML_VENV)/.installed: exporter/pyproject.toml exporter/setup.py exporter/src/promml/exporter/_fastscan.c
+	$(PYTHON) -m venv $(NANNYML_VENV)
+	$(NANNYML_VENV)/bin/pip install --quiet --upgrade pip
+	$(NANNYML_VENV)/bin/pip install --quiet 'nannyml==0.13.1' statsmodels 'prometheus-client>=0.20,<1' 'msgspec>=0.18'
+	$(NANNYML_VENV)/bin/pip install --quiet --no-deps -e exporter
+	touch $@
+
+bench: install $(BENCH_VENV)/.installed $(NANNYML_VENV)/.installed
 	$(BIN)/python benchmarks/bench_instrument.py
 	$(BIN)/python benchmarks/bench_instrument.py --multiprocess
 	$(BIN)/python benchmarks/bench_load.py --seconds 60
 	$(BENCH_VENV)/bin/python benchmarks/bench_exporter.py
 	$(BIN)/python benchmarks/bench_backtest.py
 	$(BIN)/python benchmarks/bench_checkpoint.py
+	$(NANNYML_VENV)/bin/python benchmarks/bench_cbpe.py
 
 # The detection goals of docs/detection-quality.md: every shipped scenario simulated and replayed through the
 # real exporter, Prometheus rules and Alertmanager routing (a week at 50 predictions/s where the goal says so;
@@ -66,4 +79,4 @@ backtest: install install-system
 	$(BIN)/python benchmarks/detection_quality.py --docs
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(NANNYML_VENV) .demo .pytest_cache .ruff_cache
