@@ -131,10 +131,11 @@ def writer_table() -> None:
     import json
 
     from promml.instrumentation.jsonl_writer import encode_lines
+    from promml.instrumentation.prediction_ids import next_call_ids
     from promml.instrumentation.prediction_log import PredictionBatch
 
     rows = 200_000
-    batches = [PredictionBatch(("9f86d081884c7d659a2feaa0", index, 1), 1.79e9 + index / 1000, LABELS, dict(ROW),
+    batches = [PredictionBatch(next_call_ids(1), 1.79e9 + index / 1000, LABELS, dict(ROW),
                                [RESULT["prediction"]], [RESULT["score"]]) for index in range(rows)]
     stdlib = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
