@@ -10,7 +10,13 @@ import pytest
 from sklearn import metrics
 
 from promml.stats.calibration import fit_calibration
-from promml.stats.estimation import estimate, estimated_roc_auc, expected_outcomes, metrics_from_outcomes
+from promml.stats.estimation import (
+    estimate,
+    estimate_correct,
+    estimated_roc_auc,
+    expected_outcomes,
+    metrics_from_outcomes,
+)
 
 
 def window(seed: int = 3, n: int = 2000):
@@ -86,3 +92,17 @@ def test_an_empty_window_has_no_estimate_and_a_certain_one_no_roc_auc():
 
 def test_no_predicted_positive_gives_precision_zero():
     assert metrics_from_outcomes({"tp": 0.0, "fp": 0.0, "tn": 3.0, "fn": 1.0})["precision"] == 0.0
+
+
+def test_multiclass_estimated_accuracy_is_the_mean_probability_of_being_right_row_by_row():
+    rng = np.random.default_rng(8)
+    reference = rng.uniform(0.34, 1.0, 3000)  # a top-class score
+    calibration = fit_calibration(reference, (rng.random(3000) < reference).astype(int))
+    scores = rng.uniform(0.34, 1.0, 700)
+    p = calibration.calibrate(scores)
+    rows = np.bincount(calibration.bin_index(scores), minlength=calibration.bins)
+    outcomes, estimated = estimate_correct(calibration.probabilities, rows)
+    assert outcomes == pytest.approx({"correct": p.sum(), "incorrect": (1 - p).sum()}, rel=1e-12)
+    assert estimated == pytest.approx({"accuracy": p.mean()}, rel=1e-12)
+    assert estimate_correct(calibration.probabilities, np.zeros(calibration.bins)) == (
+        {"correct": 0.0, "incorrect": 0.0}, {})

@@ -98,7 +98,8 @@ def test_readyz_needs_logs_and_a_first_recompute(service, tmp_path):
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "checks": {
         "baseline_loaded": True, "logs_readable": True, "first_recompute_done": True, "measuring": True},
-        "problems": {}}
+        "problems": {}, "estimated_performance":
+        "not exported: the baseline is not of a classifier (no target and prediction of classes)"}
 
 
 def parse_args(config_path) -> argparse.Namespace:

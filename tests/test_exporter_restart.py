@@ -93,9 +93,12 @@ def simulated_config(folder: Path, **overrides: Any) -> ExporterConfig:
 @pytest.fixture(scope="module")
 def simulated_baseline():
     rng = np.random.default_rng(3)
+    score = rng.random(2000)
     columns = {"x": rng.normal(0, 1, 2000).tolist(), "region": rng.choice(["a", "b"], 2000).tolist(),
-               "prediction": rng.integers(0, 2, 2000).tolist(), "score": rng.random(2000).tolist()}
-    return parse_baseline(build_baseline(columns, categorical=["region"], prediction="prediction", score="score"))
+               "prediction": rng.integers(0, 2, 2000).tolist(), "score": score.tolist(),
+               "label": (rng.random(2000) < score).astype(int).tolist()}  # a labelled score: a calibration map
+    return parse_baseline(build_baseline(columns, categorical=["region"], target="label", prediction="prediction",
+                                         score="score"))
 
 
 ABOUT_THE_FILES_NOW = "ml_exporter_misconfiguration"
@@ -134,6 +137,7 @@ def test_the_window_survives_a_restart_with_every_log_deleted(tmp_path, simulate
     first.recompute()
     first.save_checkpoint()
     before = metrics_text(first)
+    assert 'ml_window_estimated_outcomes{model_name="m",model_version="1",outcome="tp",window="1h"}' in before
     assert first.window.pending > 0 and first.early_labels == 0 and first.published.snapshot.labeled > 2000
     for log in [*tmp_path.glob("predictions*.jsonl"), *tmp_path.glob("feedback*.jsonl")]:
         log.unlink()

@@ -3,7 +3,9 @@
 `/metrics` serves the Prometheus text format; `/healthz` answers 200 while the work loop runs and recomputes
 on time, 503 otherwise, so an orchestrator restarts an exporter that is stuck rather than one that is slow.
 `/readyz` answers 200 once the exporter has something true to serve (baseline loaded, logs readable, a first
-recompute done), 503 with the failing checks otherwise: a reason to wait or look, not to restart.
+recompute done), 503 with the failing checks otherwise: a reason to wait or look, not to restart. Its body also
+says whether the estimated performance (`ml_window_estimated_*`) is exported, or why not: no readiness depends on
+it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def create_app(service: ExporterService) -> Flask:
         checks = service.readiness()
         ready = all(checks.values())
         body = {"status": "ready" if ready else "not ready", "checks": checks,
-                "problems": service.published.problems}
+                "problems": service.published.problems,
+                "estimated_performance": service.estimated_performance_note}
         return jsonify(body), 200 if ready else 503
 
     return app

@@ -238,6 +238,13 @@ class ExporterCollector(Collector):
     def _performance(windows: Sequence[WindowSnapshot], model: list[str]) -> Iterator[Metric | None]:
         yield _gauge("ml_window_performance", "Model performance on each window's labelled predictions.",
                      ("window", "metric"), _per_feature(windows, "performance"), model)
+        yield _gauge("ml_window_estimated_performance", "Model performance on each window's scored predictions "
+                     "estimated from the scores alone (CBPE with the baseline's calibration map), before labels.",
+                     ("window", "metric"), _per_feature(windows, "estimated_performance"), model)
+        yield _gauge("ml_window_estimated_outcomes", "Expected rows of each window per outcome (tp, fp, tn, fn; "
+                     "correct, incorrect for a multi-class model) from the calibrated scores; sum across replicas "
+                     "for the fleet's estimate.", ("window", "outcome"),
+                     _per_feature(windows, "estimated_outcomes"), model)
 
     @staticmethod
     def _segments(windows: Sequence[WindowSnapshot], model: list[str]) -> Iterator[Metric | None]:

@@ -49,6 +49,7 @@ from .config import ExporterConfig
 from .decode import decode_predictions
 from .early_labels import UNKNOWN as UNKNOWN_PREDICTION_ID
 from .early_labels import EarlyLabels
+from .estimated import missing_reason
 from .log_follower import FilePosition, LogFollower, ReadResult
 from .misconfiguration import (
     FEATURES_MISMATCH,
@@ -176,6 +177,8 @@ class ExporterService:
             max_segment_values=config.max_segment_values,
             min_segment_rows=config.min_segment_rows,
         )
+        # what /readyz says of ml_window_estimated_*: exported, or why not (no calibration map, not a classifier)
+        self.estimated_performance_note = missing_reason(baseline) or "exported"
         self.baseline_created_at = _epoch_or_none(getattr(baseline, "created_at", None))
         self.newest_record: dict[str, float] = {}  # log -> newest record timestamp read
         if follower is None:

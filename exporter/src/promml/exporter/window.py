@@ -2,11 +2,12 @@
 
 Every window (say 1h and 24h) is read from one series of `slot_seconds` slots, kept as long as the longest window
 needs them. A slot holds, per feature, the rows in each baseline bin, missing / out-of-range / wrong-type counts and
-a bounded reservoir of each numeric feature's values; the score's and the predicted class's bin counts; and the
-performance state of its labelled rows (`performance.LabelStats`); and per segment feature and value, the rows,
-positive predictions, labelled and right rows (`segments.SegmentTable`). All of it adds up, so a window's state is
-the sum of its slots'. Rows arrive as columns (`columns.PredictionColumns`) and are binned in bulk with numpy, per
-slot, as they arrive: no row is kept.
+a bounded reservoir of each numeric feature's values; the score's and the predicted class's bin counts, and the
+scored rows per calibration bin (`estimated`, for the estimated performance); and the performance state of its
+labelled rows (`performance.LabelStats`); and per segment feature and value, the rows, positive predictions,
+labelled and right rows (`segments.SegmentTable`). All of it adds up, so a window's state is the sum of its slots'.
+Rows arrive as columns (`columns.PredictionColumns`) and are binned in bulk with numpy, per slot, as they arrive: no
+row is kept.
 
 Predictions wait in a bounded table for their label (joined by `prediction_id`) for at most `label_ttl_seconds`,
 itself at most the longest window: a label for a prediction that has left every window can change nothing.
@@ -41,6 +42,7 @@ from . import state as st
 from .checkpoint import LabelTotals
 from .columns import MISSING_FEATURE, UNKNOWN_FEATURE, WRONG_TYPE, PredictionColumns, columns_of
 from .config import ConfigError, WindowSpec
+from .estimated import estimator_for
 from .performance import LabelStats, ModelClasses, ScoreBins, class_key, unknown_rows, window_performance
 from .reservoir import Reservoir
 from .sampling import merged_sample, slot_capacity
@@ -88,8 +90,8 @@ MAX_SAVED_SLOTS = 100_000
 @dataclass(frozen=True)
 class SlotLayout:
     """What a slot's saved state must fit: the baseline's features and their bins, which numeric features keep a
-    reservoir and of what capacity at most, the prediction references' bins, the ROC AUC score bins, the segment
-    features and how many values a slot keeps of each."""
+    reservoir and of what capacity at most, the prediction references' bins and the calibration bins (both in
+    `prediction_bins`), the ROC AUC score bins, the segment features and how many values a slot keeps of each."""
 
     bins: dict[str, int]
     numeric: frozenset[str]
@@ -208,6 +210,8 @@ class WindowSnapshot:
     unseen_ratio: dict[str, float] = field(default_factory=dict)
     schema_violations: dict[tuple[str, str], int] = field(default_factory=dict)  # (feature, reason) → rows
     performance: dict[str, float] = field(default_factory=dict)
+    estimated_outcomes: dict[str, float] = field(default_factory=dict)  # expected tp, fp, tn, fn (or correct, ...)
+    estimated_performance: dict[str, float] = field(default_factory=dict)  # from the scores alone (CBPE)
     binary_outcomes: dict[str, int] | None = None
     unknown_class_rows: int | None = None  # labelled rows with a label or prediction outside the model's classes
     scores_outside_unit: int = 0  # labelled rows whose score is outside [0, 1]
@@ -271,6 +275,7 @@ class SlidingWindow:
         self.task = getattr(baseline, "task", None) or "classification"
         self.model = resolve_model_classes(baseline, positive_class)
         self.positive_class = self.model.positive_class
+        self.estimator = estimator_for(baseline, self.model)
         score_reference = getattr(baseline, "score", None)
         self.score_bins = ScoreBins.for_reference(None if score_reference is None else score_reference.sample)
         self._numeric = tuple(baseline.numeric)
@@ -388,18 +393,22 @@ class SlidingWindow:
         sampled = frozenset(name for name, ref in baseline.numeric.items() if getattr(ref, "sample", None) is not None)
         prediction_refs = (("score", getattr(baseline, "score", None)), ("class", getattr(baseline, "predicted_class",
                                                                                                None)))
+        prediction_bins = {target: ref.ref_ratios.size for target, ref in prediction_refs if ref is not None}
+        if self.estimator is not None:
+            prediction_bins.update(dict.fromkeys(self.estimator.count_names, self.estimator.calibration.bins))
         return SlotLayout(
             bins={name: ref.ref_ratios.size for name, ref in {**baseline.numeric, **baseline.categorical}.items()},
             numeric=frozenset(baseline.numeric), sampled=sampled, capacity=self.sample_size,
-            prediction_bins={target: ref.ref_ratios.size for target, ref in prediction_refs if ref is not None},
+            prediction_bins=prediction_bins,
             score_bins=self.score_bins.size, segments=self.segments,
             max_segment_values=self.max_segment_values * SLOT_VALUES_PER_REPORTED,
         )
 
     def layout_digest(self) -> str:
         """SHA-256 of everything the meaning of saved slots depends on: slot length, sample size, task, classes and
-        positive class, segments, every bin of the baseline and the ROC AUC score bins. Saved state with another
-        digest is not restored."""
+        positive class, segments, every bin of the baseline, the ROC AUC score bins and the calibration bins (only
+        when there are some, so a baseline without calibration keeps the digest it had before them). Saved state
+        with another digest is not restored."""
         baseline = self.baseline
         references = {**baseline.numeric, **baseline.categorical, "\0score": getattr(baseline, "score", None),
                       "\0class": getattr(baseline, "predicted_class", None)}
@@ -410,6 +419,8 @@ class SlidingWindow:
         described = [self.slot_seconds, self.sample_size, self.task, self.positive_class, model_classes,
                      list(self.segments), self.max_segment_values, sorted(self.slot_layout().sampled), bins,
                      self.score_bins.edges.tolist()]
+        if self.estimator is not None:
+            described.append(self.estimator.describe())
         return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
     def to_state(self) -> dict[str, Any]:
@@ -567,6 +578,12 @@ class SlidingWindow:
         if class_ref is not None:
             classes = [value for value in rows.predictions if value is not None]
             self._add_counts(slot.prediction_counts, "class", class_ref.bin_index(classes), class_ref.ref_ratios.size)
+        if self.estimator is not None:
+            for name, binned in self.estimator.count(rows.predictions, rows.scores).items():
+                if name in slot.prediction_counts:
+                    slot.prediction_counts[name] += binned
+                else:
+                    slot.prediction_counts[name] = binned
         waiting = zip([key] * len(rows), rows.predictions, rows.scores, rows.timestamps.tolist(), strict=True)
         if not self.segments:
             return waiting
@@ -643,6 +660,9 @@ class SlidingWindow:
             if ref is not None
         }
         prediction_counts = {t: np.zeros(ref.ref_ratios.size, dtype=np.int64) for t, ref in prediction_refs.items()}
+        estimator = self.estimator
+        calibration_counts = {} if estimator is None else {
+            name: np.zeros(estimator.calibration.bins, dtype=np.int64) for name in estimator.count_names}
         missing: Counter[str] = Counter()
         out_of_range: Counter[str] = Counter()
         violations: Counter[tuple[str, str]] = Counter()
@@ -653,7 +673,7 @@ class SlidingWindow:
             for name, slot_counts in slot.counts.items():
                 counts[name] += slot_counts
             for target, slot_counts in slot.prediction_counts.items():
-                prediction_counts[target] += slot_counts
+                (prediction_counts if target in prediction_counts else calibration_counts)[target] += slot_counts
             missing.update(slot.missing)
             out_of_range.update(slot.out_of_range)
             violations.update(slot.violations)
@@ -684,6 +704,8 @@ class SlidingWindow:
         ks = {name: (d, float(p)) for (name, (d, _)), p in zip(ks_statistics.items(), pvalues, strict=True)}
         summaries = {name: getattr(ref, "summary", None) for name, ref in baseline.numeric.items()}
         performance = window_performance(labels, self.task, self.model)
+        estimated_outcomes, estimated_performance = ({}, {}) if estimator is None else \
+            estimator.estimate(calibration_counts)
         classification = self.task == "classification"
         binary = None
         if classification and labels.labeled and self.model.binary:
@@ -729,6 +751,8 @@ class SlidingWindow:
             },
             schema_violations=_capped_violations(violations),
             performance=performance,
+            estimated_outcomes=estimated_outcomes,
+            estimated_performance=estimated_performance,
             binary_outcomes=binary,
             unknown_class_rows=unknown_rows(labels, self.model) if classification else None,
             scores_outside_unit=labels.scores_outside_unit,

@@ -15,6 +15,10 @@ ROC AUC follows NannyML's `estimate_roc_auc`: rows sorted by score, descending, 
 positives and Σ(1 − p) as expected false positives, and the trapezoid under (FPR, TPR). Within a bin p is constant,
 so that curve is a straight segment across the bin's rows, whatever their order inside it: the trapezoid over bins
 is the row-level area exactly.
+
+A multi-class model logs only its top class's score, calibrated instead to the probability that the predicted class
+is right (`correct_prediction`): the expected right rows are Σ p and estimated accuracy Σ p / rows; precision, recall,
+F1 and ROC AUC per class would need every class's score.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from promml.stats.performance import zero_division_ratio
 
 OUTCOMES = ("tp", "fp", "tn", "fn")
+CORRECTNESS_OUTCOMES = ("correct", "incorrect")
 ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 
@@ -77,3 +82,15 @@ def estimate(probabilities: np.ndarray, predicted_negative: np.ndarray,
         if not math.isnan(auc):
             metrics["roc_auc"] = auc
     return outcomes, metrics
+
+
+def estimate_correct(probabilities: np.ndarray, rows: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+    """(expected correct and incorrect rows, estimated accuracy) of one window of a multi-class model, from the
+    probability that the prediction is right in each bin and the window's rows per bin; accuracy left out without
+    rows."""
+    p = np.asarray(probabilities, dtype=float)
+    n = np.asarray(rows, dtype=float)
+    correct = float(np.dot(n, p))
+    total = float(n.sum())
+    outcomes = {"correct": correct, "incorrect": float(np.dot(n, 1 - p))}
+    return outcomes, ({"accuracy": correct / total} if total > 0 else {})
