@@ -24,6 +24,10 @@ DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
 ACCURACY_DROP = (f"1 - ml_model_accuracy{{{MODEL}}} / ignoring (metric) "
                  f'ml_baseline_performance{{{MODEL}, metric="accuracy"}}')
+ESTIMATED = f"model_window:ml_window_estimated_performance:fleet{{{MODEL}}}"
+ESTIMATED_DROP = (f'1 - {ESTIMATED[:-1]}, metric="accuracy"}} / ignoring (window) group_left '
+                  f'max by (model_name, model_version, metric) (ml_baseline_performance{{{MODEL}, metric="accuracy"}}) '
+                  f"{FLEET_PRIMARY}")
 
 
 def system_health() -> Dashboard:
@@ -230,6 +234,22 @@ def performance() -> Dashboard:
         Panel("Accuracy drop from the baseline over time", "The relative drop ModelAccuracyDrop reads, with its "
               "warning (5%) and critical (10%) lines.", "percentunit", [(ACCURACY_DROP, "{{instance}}")],
               thresholds=[("orange", 0.05), ("red", 0.1)], width=12),
+        Panel("Estimated vs realized performance over time", "Accuracy and F1 of the primary window estimated from "
+              "the scores alone (CBPE, fleet-wide from the replicas' summed expected outcomes: every scored row, "
+              "labelled or not) against the realized fleet accuracy of its labelled rows and the reference values. "
+              "The estimate comes before the labels; a gap that opens between the two, the estimate staying while "
+              "the realized falls, is concept drift, which the estimate cannot see (docs/estimation.md).",
+              "percentunit",
+              [(f'{ESTIMATED[:-1]}, metric=~"accuracy|f1"}} {FLEET_PRIMARY}', "{{metric}} estimated"),
+               (f"model_window:ml_window_correct_rows:ratio{{{MODEL}}} {FLEET_PRIMARY}", "accuracy realized"),
+               (f'max by (metric) (ml_baseline_performance{{{MODEL}, metric=~"accuracy|f1"}})',
+                "{{metric}} reference")], minimum=0, maximum=1, width=12),
+        Panel("Estimated accuracy drop from the baseline", "1 - the fleet's estimated accuracy / the reference "
+              "accuracy, beside the realized drop of each exporter. EstimatedPerformanceDrop warns above 5% for "
+              "30m, on at least 400 scored rows, while the window has fewer than 200 labelled rows (from there "
+              "ModelAccuracyDrop judges the labels).", "percentunit",
+              [(ESTIMATED_DROP, "estimated"), (ACCURACY_DROP, "realized {{instance}}")],
+              thresholds=[("orange", 0.05)], width=12),
         Panel("Precision, recall and ROC AUC", "The other classification metrics of the primary window's labelled "
               "predictions (binary: for the positive class), and their reference values.", "percentunit",
               [(f'ml_window_performance{{{MODEL}, metric=~"precision|recall|roc_auc"}} {PRIMARY}',

@@ -92,7 +92,7 @@ def test_amtool_accepts_the_config_and_parses_the_templates(amtool: str, repo_ro
     assert sorted(p.name for p in (repo_root / "alertmanager" / "templates").glob("*.tmpl")) == ["promml.tmpl"]
     result = run([amtool, "check-config", str(local_copy(repo_root, tmp_path))])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert " - 4 receivers" in result.stdout and " - 2 inhibit rules" in result.stdout
+    assert " - 4 receivers" in result.stdout and " - 3 inhibit rules" in result.stdout
 
 
 def test_amtool_rejects_a_broken_template(amtool: str, repo_root: Path, tmp_path: Path) -> None:
@@ -193,7 +193,22 @@ def test_critical_inhibits_warning_and_info_and_warning_inhibits_info(repo_root:
          "equal": ["alertname", "model_name", "model_version", "feature_name"]},
         {"source_matchers": ['severity=~"critical|warning"'], "target_matchers": ['severity="info"'],
          "equal": ["alertname", "model_name", "model_version", "feature_name"]},
+        {"source_matchers": ['alertname="ModelAccuracyDrop"', 'severity="critical"'],
+         "target_matchers": ['alertname="EstimatedPerformanceDrop"'], "equal": ["model_name", "model_version"]},
     ]
+
+
+def test_the_accuracy_page_holds_back_the_estimated_drop_of_its_model_version_only(repo_root: Path) -> None:
+    rules = shipped(repo_root)["inhibit_rules"]
+    estimate = {"alertname": "EstimatedPerformanceDrop", "severity": "warning", "model_name": "credit-risk",
+                "model_version": "1.0.0", "window": "1h", "metric": "accuracy"}
+    page = {"alertname": "ModelAccuracyDrop", "severity": "critical", "model_name": "credit-risk",
+            "model_version": "1.0.0", "instance": "exporter-a:9102"}
+    assert inhibits(page, estimate, rules)
+    assert not inhibits({**page, "severity": "warning"}, estimate, rules)
+    assert not inhibits({**page, "model_version": "2.0.0"}, estimate, rules)
+    # a drift page is another fact: the estimate still reaches Slack beside it
+    assert not inhibits({**page, "alertname": "PredictionDrift"}, estimate, rules)
 
 
 def alert_rules(repo_root: Path) -> list[dict[str, Any]]:

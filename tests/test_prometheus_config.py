@@ -38,6 +38,7 @@ EXPECTED_ALERTS = {  # (name, severity, for); a two-level alert is two rules sha
     ("MonitoringErrors", "warning", "5m"),
     ("ModelAccuracyDrop", "critical", "10m"),
     ("ModelAccuracyDrop", "warning", "30m"),
+    ("EstimatedPerformanceDrop", "warning", "30m"),
     ("PredictionDrift", "critical", "5m"),
     ("PredictionDrift", "warning", "15m"),
     ("DatasetDriftShareHigh", "warning", "15m"),
@@ -52,6 +53,10 @@ RECORDING_RULES = {
     "model_window_feature_bin:ml_window_feature_bin_rows:share",
     "model_window_feature:ml_window_feature_bin_rows:psi",
     "model_window:ml_window_correct_rows:ratio",
+    "model_window_outcome:ml_window_estimated_outcomes:sum",
+    "model_window:ml_window_estimated_outcomes:rows",
+    "model_window:ml_window_estimated_performance:fleet",
+    "model_window:ml_window_labeled_rows:sum",
     "model_window_feature:ml_window_feature_bin_rows:sum",
     "model_window:ml_window_prediction_rows:count",
     "model:ml_predictions:rate1h",
@@ -351,6 +356,37 @@ def test_fleet_psi_rule_equals_the_exporters_formula(repo_root: Path) -> None:
         if check["expr"] == "model_window_feature:ml_window_feature_bin_rows:psi" for sample in check["exp_samples"]
     ]
     assert psi([0.3, 0.4, 0.3], [30 + 10, 50 + 30, 20 + 60]) == expected
+
+
+def test_fleet_estimate_rules_equal_one_exporters_estimate_over_every_replicas_rows(repo_root: Path) -> None:
+    """estimated_performance.yml: the replicas' series are the exporter's expected outcomes of their per-bin counts,
+    and the fleet values the rules are tested to give are the estimate of the summed counts."""
+    import numpy as np
+
+    from promml.stats.estimation import estimate
+
+    probabilities = np.array([0.125, 0.5, 0.875])
+    replicas = {"a": (np.array([30, 10, 0]), np.array([0, 10, 50])), "b": (np.array([20, 6, 2]), np.array([1, 5, 30]))}
+    [case] = [case for case in yaml.safe_load((repo_root / "prometheus" / "tests" / "estimated_performance.yml")
+                                              .read_text())["tests"] if case["name"].startswith("the fleet estimate")]
+    exported: dict[str, dict[str, float]] = {}
+    for series in case["input_series"]:
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', series["series"]))
+        if series["series"].startswith("ml_window_estimated_outcomes"):
+            replica = labels["instance"].split(":")[0].removeprefix("exporter-")
+            exported.setdefault(replica, {})[labels["outcome"]] = float(series["values"].split("x")[0])
+    for replica, counts in replicas.items():
+        assert exported[replica] == estimate(probabilities, *counts)[0]
+    outcomes, metrics = estimate(probabilities, *(a + b for a, b in zip(*replicas.values(), strict=True)))
+    expected = {
+        re.search(r'metric="(\w+)"', sample["labels"]).group(1): sample["value"]
+        for check in case["promql_expr_test"] if check["expr"] == "model_window:ml_window_estimated_performance:fleet"
+        for sample in check["exp_samples"]
+    }
+    assert expected == {name: metrics[name] for name in ("accuracy", "precision", "recall", "f1")}
+    [rows] = [check["exp_samples"][0]["value"] for check in case["promql_expr_test"]
+              if check["expr"] == "model_window:ml_window_estimated_outcomes:rows"]
+    assert rows == sum(outcomes.values())
 
 
 def test_fleet_parity_rule_equals_the_exporters_formula(repo_root: Path) -> None:
