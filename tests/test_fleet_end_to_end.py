@@ -3,7 +3,8 @@
 Replica 1 serves normal traffic and replica 2 drifted traffic, so each replica's own PSI is far from the fleet's:
 only summing the replicas' bin counts (what the recording rules do) gives the PSI of all the predictions. The
 expected values are computed here independently, from the two prediction logs and the baseline file, with
-`promml.stats.drift.psi`.
+`promml.stats.drift.psi`. The fleet's estimated performance (CBPE, from the replicas' summed expected outcomes) is
+what one exporter reading both logs estimates.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pytest
 from promml.baseline import load_baseline
 from promml.demo.data import generate
 from promml.demo.stack import Ports, Stack, StackConfig, Timings
+from promml.exporter.config import ExporterConfig
+from promml.exporter.service import ExporterService
 from promml.stats.drift import psi
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +34,7 @@ ROWS_PER_REPLICA = 600
 BATCH = 100
 FLEET_PSI = "model_window_feature:ml_window_feature_bin_rows:psi"
 FLEET_ACCURACY = "model_window:ml_window_correct_rows:ratio"
+FLEET_ESTIMATE = "model_window:ml_window_estimated_performance:fleet"
 
 
 def post(url: str, body: Any) -> Any:
@@ -105,7 +109,25 @@ def wait_for(condition: Any, timeout: float) -> Any:
         time.sleep(0.5)
 
 
-def test_fleet_psi_and_accuracy_equal_both_logs_together(fleet: Stack) -> None:
+def single_exporter_estimate(stack: Stack) -> dict[str, float]:
+    """The estimated performance of one exporter (in this process) reading both replicas' logs, same window."""
+    import time
+
+    timings = stack.config.timings
+    config = ExporterConfig(
+        model_name="credit-risk", model_version="1.0.0", baseline=stack.config.workdir / "data" / "baseline.json",
+        prediction_logs=tuple(str(log_dir / "predictions*.jsonl") for log_dir in stack.log_dirs), feedback_logs=(),
+        window_seconds=timings.window_seconds, slot_seconds=timings.slot_seconds,
+    )
+    service = ExporterService(config, load_baseline(config.baseline), clock=time.time)
+    service.read_logs()
+    service.recompute()
+    snapshot = service.published.snapshot
+    assert snapshot.predictions == 2 * ROWS_PER_REPLICA
+    return snapshot.estimated_performance
+
+
+def test_fleet_psi_accuracy_and_estimate_equal_both_logs_together(fleet: Stack) -> None:
     truth_of = predict(fleet)
     # Labels come after their predictions, as in production: wait until both exporters have read every prediction.
     every_prediction = f"ml_window_predictions == {ROWS_PER_REPLICA}"
@@ -129,6 +151,16 @@ def test_fleet_psi_and_accuracy_equal_both_logs_together(fleet: Stack) -> None:
                 and len(got_accuracy) == 1 and math.isclose(got_accuracy[0], expected_accuracy, rel_tol=1e-9))
 
     assert wait_for(matches, 30), f"fleet {fleet_values()} != logs {expected_psi}, accuracy {expected_accuracy}"
+
+    # Estimated performance: the fleet rule over two exporters equals one exporter over both logs (ROC AUC, which
+    # the confusion matrix cannot give, is left out of the fleet rule).
+    single = single_exporter_estimate(fleet)
+    assert set(single) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    estimated = {r["metric"]["metric"]: float(r["value"][1]) for r in query(fleet, FLEET_ESTIMATE)}
+    assert estimated.keys() == {"accuracy", "precision", "recall", "f1"}
+    assert all(math.isclose(estimated[k], single[k], rel_tol=1e-12) for k in estimated), (estimated, single)
+    replicas = [float(r["value"][1]) for r in query(fleet, 'ml_window_estimated_performance{metric="accuracy"}')]
+    assert len(replicas) == 2 and abs(replicas[0] - replicas[1]) > 1e-6  # each replica saw other rows
 
     # Each replica alone sees another distribution: neither its PSI nor their average is the fleet's.
     per_replica: dict[str, list[float]] = {}
