@@ -47,18 +47,25 @@ class Estimator:
         return [self.binary, [float(edge) for edge in self.calibration.edges]]
 
     def count(self, predictions: Sequence[Any], scores: Sequence[float | None]) -> dict[str, np.ndarray]:
-        """Rows per bin of one batch of rows (one slot's), by count name."""
-        scored = [(prediction, score) for prediction, score in zip(predictions, scores, strict=True)
-                  if prediction is not None and score is not None and math.isfinite(score)]
-        bins = self.calibration.bin_index(np.fromiter((score for _, score in scored), dtype=float,
-                                                      count=len(scored)))
+        """Rows per bin of one batch of rows (one slot's), by count name. Each distinct prediction's class is looked
+        up once per batch (a model has few), not once per row."""
+        score = np.array([math.nan if value is None else value for value in scores], dtype=float)
+        classes = {value: self._class_of(value) for value in set(predictions)}
+        klass = np.array([classes[value] for value in predictions], dtype=np.int8).reshape(-1)
+        scored = np.isfinite(score) & (klass >= 0)
         size = self.calibration.bins
+        bins = self.calibration.bin_index(score[scored])
         if not self.binary:
             return {CALIBRATION_ROWS: np.bincount(bins, minlength=size)}
-        positive = np.fromiter((class_key(prediction) == self.positive_class for prediction, _ in scored),
-                               dtype=bool, count=len(scored))
+        positive = klass[scored] == 1
         return {CALIBRATION_NEGATIVE: np.bincount(bins[~positive], minlength=size),
                 CALIBRATION_POSITIVE: np.bincount(bins[positive], minlength=size)}
+
+    def _class_of(self, prediction: Any) -> int:
+        """-1 without a prediction, 1 for the positive class, else 0."""
+        if prediction is None:
+            return -1
+        return int(class_key(prediction) == self.positive_class)
 
     def estimate(self, counts: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
         """(expected outcomes, estimated metrics) of a window's summed counts: tp, fp, tn, fn and accuracy,
