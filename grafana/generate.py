@@ -134,16 +134,18 @@ def drift() -> Dashboard:
               "of the feature), critical above 0.25 (at least 20 per bin).", "short", [(psi, "{{feature_name}}")],
               kind="bargauge",
               thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, instant=True),
-        Panel("Present values per bin", "Each feature's values in the primary window over its number of bins "
-              "(rows missing the feature are in none; recording rule "
-              "model_feature:ml_window_feature_bin_rows:avg_primary): the sample its PSI rests on. Below 20 no "
-              "drift alert judges the feature; below 50 only the critical one does.", "short",
-              [(f"model_feature:ml_window_feature_bin_rows:avg_primary{{{MODEL}}}", "{{feature_name}}")],
+        Panel("Present values per bin", "Each feature's values per window, summed over the replicas, over its "
+              "number of bins (rows missing the feature are in none; recording rule "
+              "model_window_feature:ml_window_feature_bin_rows:avg): the sample its fleet PSI rests on. "
+              "DataDriftDetected pages on the shortest window from 20 per bin and warns on the primary window "
+              "from 50.", "short",
+              [(f"model_window_feature:ml_window_feature_bin_rows:avg{{{MODEL}}}", "{{feature_name}} ({{window}})")],
               kind="bargauge", thresholds=[("yellow", 20), ("green", 50)], base_color="red", minimum=0,
               instant=True),
         Panel("Fleet PSI per feature and window", "PSI of the whole fleet: the replicas' bin counts summed, then "
               "the exporter's formula (recording rule model_window_feature:ml_window_feature_bin_rows:psi), per "
-              "configured window. With one replica it equals the PSI above.", "short",
+              "configured window. With one replica it equals the exporter's own. DataDriftDetected judges these: "
+              "critical above 0.25 in the shortest window, warning above 0.1 in the primary one.", "short",
               [(f"model_window_feature:ml_window_feature_bin_rows:psi{{{MODEL}}}", "{{feature_name}} ({{window}})")],
               kind="bargauge", thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, instant=True),
         Panel("Fleet sample size", "Beside the fleet PSI: each feature's present values summed over the replicas "
@@ -173,13 +175,15 @@ def drift() -> Dashboard:
         Row("Output and dataset"),
         Panel("Prediction drift (score and class PSI)", "PSI of the model's score distribution (target=score, in the "
               "baseline's score deciles) and of its predicted classes (target=class) against the reference data, "
-              "primary window. PredictionDrift watches the score: warning above 0.1 (at least 400 rows), critical "
-              "above 0.25 (at least 100 rows).", "short",
+              "primary window, per replica. PredictionDrift watches the score's largest PSI of the replicas: "
+              "warning above 0.1 (each replica with at least 400 rows), critical above 0.25 (at least 100 rows).",
+              "short",
               [(f"ml_prediction_drift_psi{{{MODEL}}} {PRIMARY}", "{{target}} {{instance}}")],
               thresholds=[("yellow", 0.1), ("red", 0.25)], minimum=0, width=10),
-        Panel("Dataset drift share", "Share of the features whose PSI is above 0.1, primary window. "
-              "DatasetDriftShareHigh warns above one half (at least 400 rows) for 15m.", "percentunit",
-              [(f"ml_dataset_drift_share{{{MODEL}}} {PRIMARY}", "{{instance}}")],
+        Panel("Dataset drift share", "Share of the features whose fleet PSI is above 0.1, primary window, the "
+              "replicas together (recording rule model_window:ml_window_feature_bin_rows:drift_share_primary). "
+              "DatasetDriftShareHigh warns above one half (at least 400 rows of the fleet) for 15m.", "percentunit",
+              [(f"model_window:ml_window_feature_bin_rows:drift_share_primary{{{MODEL}}}", "{{window}}")],
               thresholds=[("orange", 0.5)], minimum=0, maximum=1, width=9),
         Panel("Baseline age", "Time since the baseline drift is measured against was built. BaselineTooOld warns "
               "after 90 days: retrain, or rebuild the baseline.", "s",

@@ -18,7 +18,7 @@ from promml.stats.drift import PSI_EPSILON
 SHIFT_AT = 1800.0
 SHIFT = 3.0
 EVAL_INTERVAL = 15.0  # prometheus/prometheus.yml
-DRIFT_FOR = 300.0  # DataDriftDetected critical: PSI > 0.25 for 5m
+DRIFT_FOR = 180.0  # DataDriftDetected critical: PSI > 0.25 for 3m
 WINDOW = 300.0  # the scenario's exporter window
 
 
@@ -54,7 +54,9 @@ def test_the_critical_drift_alert_fires_at_shift_plus_window_effect_plus_for(shi
     expected = START + SHIFT_AT + psi_crossing_seconds(out / "baseline.json") + DRIFT_FOR
     from promml.records import parse_timestamp
 
-    assert abs(parse_timestamp(drift[0]["start"]) - expected) <= EVAL_INTERVAL
+    # The page reads the fleet PSI, recorded through a chain of rules (bin shares, PSI, the shortest window's) that
+    # the backtest backfills level by level: the alert may start up to three evaluations after the exporter's PSI.
+    assert -EVAL_INTERVAL <= parse_timestamp(drift[0]["start"]) - expected <= 3 * EVAL_INTERVAL
     assert drift[0]["end"] is None and drift[0]["route"] == "page"
 
 
@@ -75,6 +77,7 @@ def test_one_incident_pages_and_the_night_warnings_wait(shifted) -> None:
     assert routes[("Watchdog", "none")] == "none"
     assert [n["receiver"] for n in report["notifications"]] == ["pagerduty-critical", "slack-critical"]
     event = summary["events"][0]
+    assert event["params"] == {"feature": "x", "shift": SHIFT}  # what a goal reads (e.g. a drift's rate)
     assert event["detections"][0]["alertname"] == "DataDriftDetected"
     assert event["detections"][0]["delay_seconds"] > DRIFT_FOR
 

@@ -51,10 +51,12 @@ def test_log_names_per_replica() -> None:
 def test_the_exporter_keeps_predictions_as_long_as_their_labels_take() -> None:
     quick = exporter_config(("m", "1"), ["p"], ["f"], label_wait_seconds=1800, rps=50, segments=(), listen_port=1,
                             overrides={})
-    assert quick["window_seconds"] == 3600 and "windows" not in quick
+    assert quick["windows"] == [{"name": "1h", "seconds": 3600}, {"name": "10m", "seconds": 600}]
+    assert "window_seconds" not in quick
     slow = exporter_config(("m", "1"), ["p"], ["f"], label_wait_seconds=6.5 * 3600, rps=50, segments=["region"],
                            listen_port=1, overrides={})
-    assert slow["windows"] == [{"name": "1h", "seconds": 3600}, {"name": "7h", "seconds": 7 * 3600}]
+    assert slow["windows"] == [{"name": "1h", "seconds": 3600}, {"name": "10m", "seconds": 600},
+                               {"name": "7h", "seconds": 7 * 3600}]
     assert slow["max_pending_predictions"] == 50 * 7 * 3600 * 1.2 and slow["segments"] == ["region"]
     assert parse_config(slow).label_ttl == 7 * 3600
     mine = exporter_config(("m", "1"), ["p"], ["f"], label_wait_seconds=6.5 * 3600, rps=50, segments=(),

@@ -55,7 +55,7 @@ def detections(result: BacktestResult, grace_seconds: float = 3600.0) -> list[di
                     first[key] = episode
         found.append({
             "type": event.type, "name": event.name, "start": rfc3339(event.start), "end": rfc3339(event.end),
-            "affects": list(event.affects),
+            "params": dict(event.params), "affects": list(event.affects),
             "detections": [{"alertname": e.alertname, "severity": e.severity, "start": rfc3339(e.start),
                             "delay_seconds": e.start - event.start, "route": e.route}
                            for e in sorted(first.values(), key=lambda e: e.start)],

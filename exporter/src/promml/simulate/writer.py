@@ -27,6 +27,9 @@ EXPORTER_FILE = "exporter.yml"
 SCENARIO_FILE = "scenario.json"
 DEFAULT_WINDOW_SECONDS = 3600.0
 """The exporter's own default window: an hour of traffic judges drift on thousands of rows at 1 prediction/s."""
+SHORT_WINDOW_SECONDS = 600.0
+"""A second, short window for the page on a sudden shift: DataDriftDetected's critical rule judges each model's
+shortest window, and a shift fills ten minutes of rows six times sooner than an hour (docs/alerting.md)."""
 DEFAULT_SLOT_SECONDS = 60.0
 LABEL_TTL_QUANTILE = 0.99
 """Predictions wait for their label until this quantile of the delay: 1 label in 100 comes too late to join."""
@@ -126,9 +129,10 @@ def rfc3339(epoch_seconds: float) -> str:
 def exporter_config(model: tuple[str, str], predictions: Sequence[str], feedback: Sequence[str], *,
                     label_wait_seconds: float, rps: float, segments: Sequence[str], listen_port: int,
                     overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """exporter.yml's keys: an hour's window; when labels come later than that, a second window long enough for
-    them to join (the exporter keeps a prediction only as long as its longest window) and room for every prediction
-    waiting meanwhile; then the scenario's own `exporter:` keys on top."""
+    """exporter.yml's keys: an hour's window (the primary) and a ten-minute one (what the drift page judges); when
+    labels come later than an hour, a third window long enough for them to join (the exporter keeps a prediction
+    only as long as its longest window) and room for every prediction waiting meanwhile; then the scenario's own
+    `exporter:` keys on top."""
     config: dict[str, Any] = {
         "model_name": model[0],
         "model_version": model[1],
@@ -138,12 +142,11 @@ def exporter_config(model: tuple[str, str], predictions: Sequence[str], feedback
         "listen": f"127.0.0.1:{listen_port}",
     }
     wait = label_wait_seconds + DEFAULT_SLOT_SECONDS
-    if wait <= DEFAULT_WINDOW_SECONDS:
-        config["window_seconds"] = DEFAULT_WINDOW_SECONDS
-    else:
+    config["windows"] = [{"name": "1h", "seconds": DEFAULT_WINDOW_SECONDS},
+                         {"name": "10m", "seconds": SHORT_WINDOW_SECONDS}]
+    if wait > DEFAULT_WINDOW_SECONDS:
         hours = int(np.ceil(wait / 3600))
-        config["windows"] = [{"name": "1h", "seconds": DEFAULT_WINDOW_SECONDS},
-                             {"name": f"{hours}h", "seconds": hours * 3600}]
+        config["windows"].append({"name": f"{hours}h", "seconds": hours * 3600})
         config["max_pending_predictions"] = max(200_000, int(np.ceil(rps * hours * 3600 * PENDING_MARGIN)))
     config["slot_seconds"] = DEFAULT_SLOT_SECONDS
     if segments:
