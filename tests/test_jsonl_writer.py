@@ -3,11 +3,13 @@ import math
 import os
 import stat
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from promml.instrumentation import jsonl_writer
 from promml.instrumentation.jsonl_writer import FILE_MODE_ENV, JsonlWriter, shared_writer
 
 
@@ -104,6 +106,53 @@ def test_a_full_disk_counts_failures_and_never_raises(caplog):
     writer.close()
     assert (written.count, failed.count) == (0, 12)  # nothing is counted written before the OS has it
     assert len([r for r in caplog.records if "cannot write" in r.getMessage()]) == 1
+
+
+class Unprintable:
+    """A value msgspec cannot encode: the writer's fallback for unknown types is its text, which fails here."""
+
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
+def test_a_record_the_encoder_refuses_fails_its_batch_only_not_the_drain(tmp_path):
+    writer = JsonlWriter(tmp_path / "log.jsonl")
+    written, failed = Tally(), Tally()
+    writer._pending.extend([([{"i": 0}], written, failed), ([{"i": 1}, {"bad": Unprintable()}], written, failed),
+                            ([{"i": 2}], written, failed)])  # queued together, so they are written in one drain
+    writer.flush()
+    assert (written.count, failed.count) == (2, 2)
+    assert [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()] == [{"i": 0}, {"i": 2}]
+    writer.close()
+
+
+def test_a_drain_counts_consecutive_batches_of_one_callback_with_one_call(tmp_path):
+    """A model's calls share one counter: a drain of many calls takes its lock once, not once per call."""
+    calls: list[tuple[str, int]] = []
+    first, second = (lambda n: calls.append(("first", n))), (lambda n: calls.append(("second", n)))
+    writer = JsonlWriter(tmp_path / "log.jsonl")
+    writer._pending.extend([([{"i": 0}], first, first), ([{"i": 1}, {"i": 2}], first, first),
+                            ([{"i": 3}], second, second), ([{"i": 4}], first, first)])
+    writer.flush()
+    assert calls == [("first", 3), ("second", 1), ("first", 1)]
+    writer.close()
+
+
+def test_a_filling_queue_wakes_a_sleeping_writer(tmp_path, monkeypatch):
+    """At saturation the writer must not sleep out its poll interval while the queue fills: a submit that finds
+    the queue a quarter full wakes it (here the poll interval is made far longer than the test may take)."""
+    monkeypatch.setattr(jsonl_writer, "IDLE_POLL_SECONDS", 60.0)
+    writer = JsonlWriter(tmp_path / "log.jsonl", max_queue_batches=8)  # wakes at 2 queued
+    written = Tally()
+    deadline = time.monotonic() + 5
+    while not writer._asleep and time.monotonic() < deadline:
+        time.sleep(0.001)
+    for index in range(3):
+        assert writer.submit([{"i": index}], written)
+    while written.count < 3 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert written.count == 3
+    writer.close()
 
 
 def test_a_record_that_cannot_be_rendered_fails_its_batch_only(tmp_path):

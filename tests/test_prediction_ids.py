@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import threading
 from hashlib import blake2b
 
-from promml.instrumentation.prediction_ids import ID_BITS, format_ids, last_prediction_ids, next_call_ids
+from promml.instrumentation.prediction_ids import (
+    ID_BITS,
+    IDS_PER_HASH,
+    call_prefix,
+    call_prefixes,
+    format_ids,
+    last_prediction_ids,
+    next_call_ids,
+)
 
 SECRET = bytes(range(32))
 
 
-def reference(sequence: int) -> str:
-    return blake2b(sequence.to_bytes(8, "little"), digest_size=12, key=SECRET).hexdigest()
+def reference(sequence: int, secret: bytes = SECRET) -> str:
+    """Call `sequence`'s id: its 12-byte slice of the keyed BLAKE2b (60 bytes) of its block of five calls."""
+    block, slot = divmod(sequence, 5)
+    digest = blake2b(block.to_bytes(8, "little"), digest_size=60, key=secret).digest()
+    return digest[12 * slot:12 * slot + 12].hex()
 
 
 def test_one_row_and_batch_forms_never_collide() -> None:
@@ -36,6 +48,23 @@ def test_a_call_id_is_96_bits_that_other_ids_do_not_give_away() -> None:
     assert len(secret) == 32 and rows == 2
     assert last_prediction_ids() == tuple(f"{format_ids((secret, sequence, 1))[0]}-{i}" for i in range(2))
     assert format_ids((SECRET, sequence, 1)) != format_ids((secret, sequence, 1))
+
+
+def test_one_hash_gives_five_distinct_ids_and_a_drain_gets_the_same_ids_as_one_call() -> None:
+    assert IDS_PER_HASH == 5
+    assert [call_prefix(SECRET, sequence) for sequence in range(10)] == [reference(sequence) for sequence in range(10)]
+    assert len({reference(sequence) for sequence in range(5)}) == 5
+    other = bytes(32)
+    rng = random.Random(3)
+    calls = [(SECRET if rng.random() < 0.7 else other, rng.randrange(40), rng.randrange(1, 4)) for _ in range(300)]
+    calls += [(SECRET, sequence, 1) for sequence in range(100, 140)]  # in order, as a drain at saturation
+    assert call_prefixes(calls) == [reference(sequence, secret) for secret, sequence, _ in calls]
+    assert call_prefixes([]) == []
+
+
+def test_ids_are_unique_over_many_calls() -> None:
+    ids = call_prefixes((SECRET, sequence, 1) for sequence in range(100_000))
+    assert len(set(ids)) == 100_000 and all(len(text) == 24 for text in ids)
 
 
 def test_last_ids_are_per_thread() -> None:

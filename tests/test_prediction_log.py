@@ -130,3 +130,26 @@ def test_the_log_is_valid_json_whatever_the_features(rows: list[dict], scores: l
                 assert line["features"][name] is None
             else:
                 assert line["features"][name] == plain
+
+
+def test_a_drain_renders_each_batch_as_it_renders_alone_and_a_bad_batch_fails_alone() -> None:
+    """The writer renders all the calls of a drain at once (ids and timestamps per drain); that gives each batch
+    exactly its own lines, and a batch that cannot be rendered fails without taking its neighbours along."""
+    batches = [
+        PredictionBatch((SECRET, 10 + index, 1), EPOCH + index * 1e-6, ("m", "1"), {"a": index}, [index], [0.5])
+        for index in range(7)
+    ]
+    batches += [
+        PredictionBatch((SECRET, 30, 2), EPOCH + 1, ("m", "1"), [{"a": 1}, {"a": 2}], [0, 1], [0.1, None]),
+        PredictionBatch((SECRET, 31, 2), EPOCH + 1, ("m", "1"), [{"a": 1}], [0, 1], None),  # rows do not match
+        PredictionBatch((SECRET, 32, 3), EPOCH + 2, ("m", "1"), pd.DataFrame({"x": [1, 2, 3]}), [0, 1, 0], None,
+                        keep=[1]),
+        PredictionBatch((SECRET, 33, 1), EPOCH + 3, ("m", "2"), {"a": 9}, ["yes"], None),
+    ]
+    rendered = PredictionBatch.render_many(batches)
+    assert isinstance(rendered[8], ValueError)
+    for index, (batch, lines) in enumerate(zip(batches, rendered, strict=True)):
+        if index == 8:
+            continue
+        assert strict_lines(ENCODER.encode_lines(lines)) == expected_lines(batch)
+        assert ENCODER.encode_lines(lines) == batch.encode_lines(ENCODER)

@@ -12,6 +12,7 @@ from promml.records import (
     parse_timestamp,
     prediction_record,
     utc_timestamp,
+    utc_timestamps,
 )
 
 EPOCH = datetime(2026, 11, 22, 14, 3, 2, 123456, tzinfo=timezone.utc).timestamp()
@@ -105,6 +106,21 @@ def test_utc_timestamp_equals_datetime_formatting():
     for moment in moments:
         expected = datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         assert utc_timestamp(moment) == expected, moment
+
+
+def test_utc_timestamps_equal_utc_timestamp_one_by_one():
+    import random
+
+    import numpy as np
+
+    rng = random.Random(11)
+    moments = [0.0, 0.9999995, 1.0000005, -0.5, -1.0000005, 1_790_000_000.0, 1_790_000_000.9999999,
+               1_790_000_000.0005, 1_790_000_000.0015, 1_790_000_000.0000005, 1_790_000_000.0000015]
+    moments += [rng.uniform(0, 4_000_000_000) for _ in range(20_000)]
+    moments += sorted(1_790_000_000 + rng.random() * 0.01 for _ in range(20_000))  # many rows per millisecond
+    assert utc_timestamps(moments) == [utc_timestamp(moment) for moment in moments]
+    assert utc_timestamps(np.array(moments[:50])) == [utc_timestamp(moment) for moment in moments[:50]]
+    assert utc_timestamps([]) == []
 
 
 def test_parse_timestamp_equals_datetime_for_the_written_form_and_others():

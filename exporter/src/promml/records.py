@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
+import numpy as np
 
 PREDICTION_FIELDS = ("prediction_id", "timestamp", "model_name", "model_version", "features", "prediction")
 FEEDBACK_FIELDS = ("prediction_id", "timestamp", "label")
@@ -72,6 +74,38 @@ def utc_timestamp(epoch_seconds: float) -> str:
         prefix = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         _last_second = (seconds, prefix)
     return f"{prefix}.{micros:06d}Z"
+
+
+_THREE_DIGITS = [f"{value:03d}" for value in range(1000)]
+
+
+def utc_timestamps(epoch_seconds: Iterable[float] | np.ndarray) -> list[str]:
+    """`utc_timestamp` of many times at once, with the same rounding (half to even, on the same float product).
+
+    Why: the log writer formats a timestamp per row, and one by one that was a fifth of its time. Here the date and
+    time of day are formatted once per second (shared with `utc_timestamp`), and the microseconds are two look-ups
+    in a table of three-digit strings, with no call per row. Plain Python, not numpy: numpy lets go of the
+    interpreter lock in its loops over large arrays, and each time the log writer lets go it may wait the
+    interpreter's whole switch interval (5 ms) to get the lock back from a busy caller.
+    """
+    global _last_second
+    times = epoch_seconds.tolist() if isinstance(epoch_seconds, np.ndarray) else epoch_seconds
+    digits = _THREE_DIGITS
+    floor = math.floor
+    texts = []
+    cached_second, prefix = _last_second
+    for moment in times:
+        whole = floor(moment)
+        micros = round((moment - whole) * 1e6)
+        if micros == 1_000_000:
+            whole, micros = whole + 1, 0
+        if whole != cached_second:
+            prefix = datetime.fromtimestamp(whole, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            cached_second = whole
+        milli, micro = divmod(micros, 1000)
+        texts.append(f"{prefix}.{digits[milli]}{digits[micro]}Z")
+    _last_second = (cached_second, prefix)
+    return texts
 
 
 _last_parsed_second: tuple[str, int] = ("", 0)

@@ -39,7 +39,12 @@ Outcome = Callable[[int], None]
 Batch = tuple[Sequence[Any], "Outcome", "Outcome"]
 
 IDLE_POLL_SECONDS = 0.01
-"""How long the writer sleeps when there is nothing to write: the latency of a write, not of a predict call."""
+"""How long the writer sleeps when there is nothing to write: the latency of a write, not of a predict call. Rows
+that come while it sleeps are written together, so a moderate rate costs one wake-up per 10 ms, not one per call."""
+WAKE_FRACTION = 0.25
+"""A submit that finds the queue this full (a quarter of its bound) wakes a sleeping writer at once, instead of
+waiting for the end of its sleep: at saturation a no-op model fills 10,000 calls in about 20 ms, and the writer, once
+woken, may wait up to the interpreter's 5 ms switch interval for the lock, so sleeping out 10 ms filled the queue."""
 FILE_MODE_ENV = "PROMML_LOG_FILE_MODE"
 DEFAULT_FILE_MODE = 0o600
 """Permissions of a log file the writer creates (owner only): prediction logs hold model inputs, often personal data.
@@ -69,13 +74,52 @@ def encode_line(record: Any) -> str:
     return _ENCODER.encode(record).decode("utf-8")
 
 
+Rendered = list[Any] | Exception
+"""A batch's records ready for the encoder (dicts or msgspec structs), or why it could not be rendered."""
+
+
+def render_batches(batches: Sequence[Sequence[Any]]) -> list[Rendered]:
+    """Each batch's records as a list for the encoder, or the error that fails that batch alone.
+
+    A batch whose class has a `render_many(batches)` static method (a prediction batch) is rendered together with
+    every other batch of its class, so work that is per call (ids, timestamps) is done once per drain; any other
+    sequence (feedback, tests) is taken record by record.
+    """
+    kinds = {type(records) for records in batches}
+    if len(kinds) == 1:  # the usual drain: one kind of batch, rendered together without grouping
+        render_many = getattr(kinds.pop(), "render_many", None)
+        if render_many is not None:
+            try:
+                return render_many(list(batches))
+            except Exception as error:
+                return [error] * len(batches)
+    rendered: list[Rendered | None] = [None] * len(batches)
+    groups: dict[Callable[[list[Any]], list[Rendered]], list[int]] = {}
+    for index, records in enumerate(batches):
+        render_many = getattr(type(records), "render_many", None)
+        if render_many is not None:
+            groups.setdefault(render_many, []).append(index)
+            continue
+        try:
+            rendered[index] = list(records)
+        except Exception as error:
+            rendered[index] = error
+    for render_many, indices in groups.items():
+        try:
+            results = render_many([batches[index] for index in indices])
+        except Exception as error:
+            results = [error] * len(indices)
+        for index, result in zip(indices, results, strict=True):
+            rendered[index] = result
+    return rendered  # type: ignore[return-value]
+
+
 def encode_lines(records: Sequence[Any]) -> bytes:
-    """A batch of records as JSON Lines: through its own `encode_lines` when it has one (a prediction batch renders
-    itself without building dicts), else record by record (feedback, tests)."""
-    own = getattr(records, "encode_lines", None)
-    if own is not None:
-        return own(_ENCODER)
-    return _ENCODER.encode_lines(list(records))
+    """A batch of records as JSON Lines, rendered as the writer renders it (`render_batches`)."""
+    (rendered,) = render_batches([records])
+    if isinstance(rendered, Exception):
+        raise rendered
+    return _ENCODER.encode_lines(rendered)
 
 
 def _ignore(_: int) -> None:
@@ -106,6 +150,9 @@ class JsonlWriter:
         self.backup_count = backup_count
         self._max_batches = max_queue_batches
         self._pending: deque[Batch | None] = deque()
+        self._wake_at = int(max_queue_batches * WAKE_FRACTION)
+        self._wake = threading.Event()
+        self._asleep = False
         self._file: BinaryIO | None = None
         self._next_open_attempt = 0.0
         self._failing = False
@@ -120,9 +167,14 @@ class JsonlWriter:
 
         Under concurrent submits the bound may be passed by at most one batch per submitting thread.
         """
-        if self._closed or len(self._pending) >= self._max_batches:
+        pending = self._pending
+        queued = len(pending)
+        if self._closed or queued >= self._max_batches:
             return False
-        self._pending.append((records, written, failed))
+        pending.append((records, written, failed))
+        if queued >= self._wake_at and self._asleep:  # one attribute read per call; the event only when needed
+            self._asleep = False
+            self._wake.set()
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -131,6 +183,7 @@ class JsonlWriter:
             return
         self._closed = True
         self._pending.append(None)
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.warning("promml: prediction log writer for %s did not finish in %.0fs", self.path, timeout)
@@ -142,58 +195,89 @@ class JsonlWriter:
             return
         done = threading.Event()
         self._pending.append(([], lambda _: done.set(), lambda _: done.set()))
+        self._wake.set()
         done.wait(timeout)
 
     def _run(self) -> None:
         pending = self._pending
         while True:
-            drained: list[Batch] = []
-            stop = False
-            while len(drained) < MAX_BATCHES_PER_WRITE:
-                try:
-                    item = pending.popleft()
-                except IndexError:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                drained.append(item)
+            popleft = pending.popleft  # only this thread takes from the queue, so `len` items are there to take
+            drained: list[Any] = [popleft() for _ in range(min(len(pending), MAX_BATCHES_PER_WRITE))]
+            stop = None in drained  # close() queued its end marker
+            if stop:
+                drained = drained[:drained.index(None)]
             if drained:
                 self._write(drained)
             if stop:
                 self._close_file()
                 return
             if not drained:
-                time.sleep(IDLE_POLL_SECONDS)
+                self._sleep()
+
+    def _sleep(self) -> None:
+        """Wait for IDLE_POLL_SECONDS, or until a submit finds the queue filling (`WAKE_FRACTION`) or a flush or a
+        close comes. The flag is set before the queue is looked at again, so a submit either sees it or was seen."""
+        self._asleep = True
+        if not self._pending:
+            self._wake.wait(IDLE_POLL_SECONDS)
+        self._asleep = False
+        self._wake.clear()
 
     def _write(self, batches: list[Batch]) -> None:
-        """Render, write and flush several batches at once; each is counted written only once the OS has it."""
-        rendered: list[tuple[bytes, Batch]] = []
-        for batch in batches:
-            records, _, failed = batch
-            try:
-                lines = encode_lines(records)
-            except Exception as error:  # a record that cannot be rendered fails its batch, never the writer
-                self._report_render_failure(error)
-                failed(len(records))
+        """Render, encode, write and flush several batches at once; each is counted written only once the OS has
+        it. Consecutive batches with the same callback (a model's calls share its counter) are counted with one
+        call: a counter's lock per row was a fifth of the writer's time."""
+        failures: list[tuple[Outcome, int]] = []
+        items: list[Any] = []
+        kept: list[tuple[Batch, int]] = []  # each batch rendered and its number of lines in `items`
+        for batch, rendered in zip(batches, render_batches([records for records, _, _ in batches]), strict=True):
+            if isinstance(rendered, Exception):  # a record that cannot be rendered fails its batch, never the writer
+                self._report_render_failure(rendered)
+                failures.append((batch[2], len(batch[0])))
                 continue
-            rendered.append((lines, batch))
+            kept.append((batch, len(rendered)))
+            items += rendered
+        data, kept = self._encode(items, kept, failures)
         try:
             handle = self._open()
             if handle is not None:
-                handle.write(b"".join(lines for lines, _ in rendered))
+                handle.write(data)
                 handle.flush()
         except (OSError, ValueError) as error:
             self._report_failure(error)
             self._close_file()
             handle = None
-        for _, (records, written, failed) in rendered:
-            (written if handle is not None else failed)(len(records))
+        _count(failures)
         if handle is None:
+            _count([(failed, rows) for (_, _, failed), rows in kept])
             return
+        _count([(written, rows) for (_, written, _), rows in kept])
         self._failing = False
         if self.max_bytes is not None and handle.tell() >= self.max_bytes:
             self._rotate()
+
+    def _encode(self, items: list[Any], kept: list[tuple[Batch, int]], failures: list[tuple[Outcome, int]]
+                ) -> tuple[bytes, list[tuple[Batch, int]]]:
+        """All rendered batches with one msgspec call; if that fails, batch by batch, so that only a batch the
+        encoder refuses fails (added to `failures`). Returns the bytes and the batches they hold."""
+        try:
+            return _ENCODER.encode_lines(items), kept
+        except Exception:
+            pass
+        parts = []
+        encoded = []
+        start = 0
+        for entry in kept:
+            (_, _, failed), rows = entry
+            lines, start = items[start:start + rows], start + rows
+            try:
+                parts.append(_ENCODER.encode_lines(lines))
+            except Exception as error:
+                self._report_render_failure(error)
+                failures.append((failed, rows))
+                continue
+            encoded.append(entry)
+        return b"".join(parts), encoded
 
     def _open(self) -> BinaryIO | None:
         if self._file is not None:
@@ -255,6 +339,21 @@ class JsonlWriter:
         if not self._failing:
             logger.warning("promml: cannot write %s (%s); rows are counted as failed until it works", self.path, error)
         self._failing = True
+
+
+def _count(outcomes: list[tuple[Outcome, int]]) -> None:
+    """Call each callback with its rows, in order, consecutive calls of the same callback merged into one."""
+    current: Outcome | None = None
+    total = 0
+    for outcome, rows in outcomes:
+        if outcome is current or outcome == current:
+            total += rows
+            continue
+        if current is not None:
+            current(total)
+        current, total = outcome, rows
+    if current is not None:
+        current(total)
 
 
 def default_file_mode() -> int:

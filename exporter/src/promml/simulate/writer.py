@@ -19,7 +19,7 @@ import yaml
 
 from ..exporter.config import ConfigError, parse_config
 from ..instrumentation.jsonl_writer import encode_lines
-from ..records import feedback_record, prediction_record, utc_timestamp
+from ..records import feedback_record, prediction_record, utc_timestamp, utc_timestamps
 
 LOGS_DIR = "logs"
 BASELINE_FILE = "baseline.json"
@@ -58,16 +58,6 @@ def _json_list(values: np.ndarray, integer: bool) -> list[Any]:
         plain = [None if gone else (int(value) if integer else value)
                  for value, gone in zip(plain, missing.tolist(), strict=True)]
     return plain
-
-
-def utc_timestamps(epoch_seconds: np.ndarray) -> list[str]:
-    """`records.utc_timestamp` of many times at once, with the same rounding (half to even, on the same float
-    product): the log's timestamps, formatted by numpy instead of once per row."""
-    whole = np.floor(epoch_seconds)
-    micros = np.round((epoch_seconds - whole) * 1e6)
-    total = whole.astype(np.int64) * 1_000_000 + micros.astype(np.int64)
-    text = np.datetime_as_string(total.astype("datetime64[us]"), unit="us")
-    return [f"{moment}Z" for moment in text.tolist()]
 
 
 class LogWriter:
