@@ -2,9 +2,11 @@
 
 Why: a predict call must never wait on disk, and a slow or broken disk must never grow memory without bound.
 `submit` appends a batch to a bounded deque (a single atomic append, far cheaper than `queue.Queue`'s lock and
-condition) or refuses it and says so; one daemon thread renders the records, writes and flushes. Records may be
-any sequence, including a lazy one that builds its dicts when iterated, so the rendering cost also stays off the
-calling thread.
+condition) or refuses it and says so; one daemon thread takes everything queued, renders that drain at once
+(`render_batches`), encodes it with one msgspec call, writes and flushes. Records may be any sequence, including a
+lazy one that renders itself (a prediction batch), so the rendering cost also stays off the calling thread. The
+thread sleeps between looks at the queue, and a submit that finds the queue filling wakes it (`WAKE_FRACTION`), so
+that at saturation it does not sleep while the queue fills.
 
 Durability: each drain of the queue is written and flushed to the OS before its rows are counted `written`, so the
 count never runs ahead of the file; a crash of the process loses only what was still queued (at most about

@@ -5,8 +5,8 @@ instrumentation; a `PredictionBatch` holds what the call produced and is turned 
 There, `PredictionBatch.render_many` turns every call the writer drained at once into small structs (not dicts),
 the caller's feature dict reused as it is (the call already copied it), and the writer encodes them all with one
 msgspec call; numpy scalars are converted by the encoder only when they occur. What is per call is done per drain:
-the ids of five calls come from one hash (`call_prefixes`), the timestamps are rounded by numpy at once and their
-text made once per millisecond (`utc_timestamps`). That keeps the writer ahead of a no-op model at saturation even
+the ids of five calls come from one hash (`call_prefixes`), and the timestamps' date and time of day are formatted
+once per second (`utc_timestamps`). That keeps the writer ahead of a no-op model at saturation even
 though it shares the interpreter lock with the caller (see docs/benchmarks.md). Iterating a batch still yields the
 records as dicts, for tests and other consumers.
 """
