@@ -153,7 +153,10 @@ class JsonlWriter:
         self._max_batches = max_queue_batches
         self._pending: deque[Batch | None] = deque()
         self._wake_at = int(max_queue_batches * WAKE_FRACTION)
-        self._wake = threading.Event()
+        self._wake = threading.Lock()
+        """Held while no wake-up is pending: the writer sleeps trying to take it, a wake-up releases it. A lock,
+        unlike an Event, allocates nothing per wait, so an idle writer leaves memory as it is."""
+        self._wake.acquire()
         self._asleep = False
         self._file: BinaryIO | None = None
         self._next_open_attempt = 0.0
@@ -174,10 +177,14 @@ class JsonlWriter:
         if self._closed or queued >= self._max_batches:
             return False
         pending.append((records, written, failed))
-        if queued >= self._wake_at and self._asleep:  # one attribute read per call; the event only when needed
+        if queued >= self._wake_at and self._asleep:  # one attribute read per call; the wake-up only when needed
             self._asleep = False
-            self._wake.set()
+            self._wake_up()
         return True
+
+    def _wake_up(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already released: a wake-up is pending
+            self._wake.release()
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, flush and stop the thread; later submits are refused."""
@@ -185,7 +192,7 @@ class JsonlWriter:
             return
         self._closed = True
         self._pending.append(None)
-        self._wake.set()
+        self._wake_up()
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.warning("promml: prediction log writer for %s did not finish in %.0fs", self.path, timeout)
@@ -197,7 +204,7 @@ class JsonlWriter:
             return
         done = threading.Event()
         self._pending.append(([], lambda _: done.set(), lambda _: done.set()))
-        self._wake.set()
+        self._wake_up()
         done.wait(timeout)
 
     def _run(self) -> None:
@@ -221,9 +228,10 @@ class JsonlWriter:
         close comes. The flag is set before the queue is looked at again, so a submit either sees it or was seen."""
         self._asleep = True
         if not self._pending:
-            self._wake.wait(IDLE_POLL_SECONDS)
+            self._wake.acquire(timeout=IDLE_POLL_SECONDS)  # taken back at once if a wake-up was pending
+        else:
+            self._wake.acquire(blocking=False)  # a wake-up that came while the writer was busy is spent
         self._asleep = False
-        self._wake.clear()
 
     def _write(self, batches: list[Batch]) -> None:
         """Render, encode, write and flush several batches at once; each is counted written only once the OS has
