@@ -279,3 +279,23 @@ def test_a_partial_line_left_by_a_crashed_writer_stays_one_bad_line(tmp_path):
     assert writer.submit([{"a": 4}])
     writer.close()
     assert path.read_text().splitlines()[-2:] == ['{"a":3}', '{"a":4}']
+
+
+def test_an_idle_writer_keeps_no_new_memory(tmp_path):
+    """Idle writers poll their queue every 10 ms for the life of the process; a round must leave nothing behind,
+    or every idle writer would show in memory measurements of the rest of the program."""
+    import tracemalloc
+
+    writers = [JsonlWriter(tmp_path / f"{index}.jsonl") for index in range(4)]
+    for writer in writers:
+        writer.submit([{"a": 1}])
+        writer.flush()
+    tracemalloc.start()
+    try:
+        time.sleep(0.2)  # about 20 rounds of each writer
+        kept = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, jsonl_writer.__file__)])
+    finally:
+        tracemalloc.stop()
+    assert sum(stat.size for stat in kept.statistics("filename")) == 0
+    for writer in writers:
+        writer.close()
