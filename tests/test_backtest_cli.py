@@ -54,9 +54,10 @@ def test_the_critical_drift_alert_fires_at_shift_plus_window_effect_plus_for(shi
     expected = START + SHIFT_AT + psi_crossing_seconds(out / "baseline.json") + DRIFT_FOR
     from promml.records import parse_timestamp
 
-    # The page reads the fleet PSI, recorded through a chain of rules (bin shares, PSI, the shortest window's) that
-    # the backtest backfills level by level: the alert may start up to three evaluations after the exporter's PSI.
-    assert -EVAL_INTERVAL <= parse_timestamp(drift[0]["start"]) - expected <= 3 * EVAL_INTERVAL
+    # The page reads the fleet PSI, recorded through three levels of rules (bin shares, PSI, the shortest window's)
+    # that the backtest backfills level by level, one evaluation each, on top of the exporter's recompute phase:
+    # measured 38 to 53 s after the exporter's own PSI would have fired it.
+    assert -EVAL_INTERVAL <= parse_timestamp(drift[0]["start"]) - expected <= 5 * EVAL_INTERVAL
     assert drift[0]["end"] is None and drift[0]["route"] == "page"
 
 
