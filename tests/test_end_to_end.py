@@ -3,8 +3,8 @@
 Prometheus and Alertmanager run as processes from the shipped config files, with only addresses, secret-file
 paths and timings substituted (the promtool unit tests hold the shipped timings). The scenario is one story told
 in order: normal traffic raises no drift alert; drifted traffic pages through PagerDuty and Slack naming the
-feature; normal traffic again resolves it; every link in those notifications opens; every dashboard query returns
-data.
+feature, in one PagerDuty incident; normal traffic again resolves it; every link in those notifications opens;
+every dashboard query returns data.
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ def test_drift_alert_fires_routes_and_resolves(stack: Stack, traffic: Traffic) -
         assert max(psi_normal.values()) < 0.1, psi_normal
 
         # Drift phase: the alert pages (PagerDuty) and posts to Slack, naming the drifted feature.
+        pagerduty_before_drift = len(live.messages("pagerduty"))  # the stack's own start may page with 3 s `for`s
         traffic.drift = True
         pages = wait_for(
             "a PagerDuty trigger", lambda: [m for m in live.notifications("pagerduty", ALERT)
@@ -181,6 +182,12 @@ def test_drift_alert_fires_routes_and_resolves(stack: Stack, traffic: Traffic) -
             if open_now() == opened:
                 break
         assert live.notifications("pagerduty", "ModelAccuracyLow") == []
+        # One incident, one page: whatever else fired with the drift (score drift, the accuracy drop) rode along in
+        # the same PagerDuty incident (one dedup key) or was inhibited.
+        incidents = {m["body"]["dedup_key"]: m["body"]["payload"]["summary"]
+                     for m in live.messages("pagerduty")[pagerduty_before_drift:]
+                     if m["body"]["event_action"] == "trigger"}
+        assert len(incidents) == 1, incidents
 
         # Back to normal: a resolved notification follows on both channels.
         traffic.drift = False
