@@ -12,8 +12,10 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import yaml
 
 from promml.backtest.goals import GOALS, Goal
 
@@ -33,7 +35,7 @@ def load_script() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     script = load_script()
     runs = script.run_goals(list(GOALS), compressed=True, workdir=tmp_path_factory.mktemp("detection"), plot=False,
                             jobs=2)
@@ -42,15 +44,13 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("goal", GOALS, ids=[goal.scenario for goal in GOALS])
-def test_the_shipped_rules_hold_the_goal_on_the_compressed_run(goal: Goal, outcomes: dict[str, object]) -> None:
+def test_the_shipped_rules_hold_the_goal_on_the_compressed_run(goal: Goal, outcomes: dict[str, Any]) -> None:
     outcome = outcomes[goal.scenario]
     assert outcome.verdict.passed, f"{goal.scenario}: goal {goal.goal!r}; measured {outcome.verdict.measured}"
 
 
 def test_a_compressed_run_only_coarsens_the_intervals(tmp_path: Path) -> None:
     """Compressed runs read the shipped prometheus.yml, with 60 s for its two intervals and nothing else changed."""
-    import yaml
-
     script = load_script()
     shipped = yaml.safe_load(script.SHIPPED_PROMETHEUS.read_text())
     compressed = yaml.safe_load(script.compressed_prometheus_config(tmp_path).read_text())
